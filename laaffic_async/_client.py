@@ -1,0 +1,294 @@
+"""AsyncClient: the one place that awaits the network.
+
+Everything it sends is built by the sans-I/O core; everything it receives is
+decoded there too.  What lives here is the part that needs a clock, a socket
+and sleep: signing each attempt at the current (corrected) time, sending,
+and deciding from the failure whether a retry is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpx
+
+from ._converter import structure
+from ._core.clock import offset_from_date_header
+from ._core.envelope import decode
+from ._core.requests import ApiRequest, record_query_request, send_sip_request
+from ._core.retry import RetryPolicy, backoff_delay
+from ._core.signing import signed_headers
+from .errors import (
+    HttpStatusError,
+    LaafficError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RequestValidationError,
+    ResponseFormatError,
+    TimestampExpiredError,
+    TransportError,
+)
+from .models import Call, Credentials, PlacedCall, RecordPage
+
+__all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
+
+#: Laaffic's API root (voice and call-center endpoints under ``/v3``).
+LAAFFIC = "https://api.laaffic.com/v3"
+#: Itniotech's API root: its voice endpoints have no ``/v3`` prefix.
+ITNIOTECH = "https://api.itniotech.com"
+#: Onbuka's API root, the same API under a third brand.
+ONBUKA = "https://api.onbuka.com/v3"
+
+log = logging.getLogger("laaffic_async")
+
+# Failures where the request provably never left: safe to retry even for sendSip.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# The vendor's own Java SDK uses 15 s connect and read timeouts.
+_DEFAULT_TIMEOUT = 15.0
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+class AsyncClient:
+    """An asyncio (and trio) client for the Laaffic voice API.
+
+    One instance is meant to be shared by every task of a process: it holds
+    one pooled ``httpx.AsyncClient`` with keep-alive connections.  Use it as
+    an async context manager, or call :meth:`aclose` when done::
+
+        async with AsyncClient(api_key, api_secret, app_id="4luaKsL2") as client:
+            call = await client.send_sip("932111111111", account="test_001")
+            print(call.voice_id)
+
+    Credentials not given come from ``LAAFFIC_API_KEY``, ``LAAFFIC_API_SECRET``,
+    ``LAAFFIC_APP_ID`` and ``LAAFFIC_BASE_URL``.
+
+    Retry safety: sendSip places a real call and the API has no idempotency
+    key, so it is re-sent only when the first attempt provably did not run
+    (a connect failure, or -16 "timestamp expired", after which the clock
+    offset is learned from the server's ``Date`` header and the request is
+    re-signed once).  Any other failure after the body left raises
+    :class:`~laaffic_async.errors.OutcomeUnknownError`.  Read-only queries
+    are retried on transport errors, 5xx and -15 with backoff and jitter.
+
+    ``transport`` (an ``httpx.AsyncBaseTransport``) is the test seam: hand it
+    ``httpx.ASGITransport(app=Sandbox())`` to talk to the emulator in-process.
+    ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
+    neither configures nor closes it.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        app_id: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = _DEFAULT_TIMEOUT,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        api_key = api_key or _env("LAAFFIC_API_KEY")
+        api_secret = api_secret or _env("LAAFFIC_API_SECRET")
+        if not api_key:
+            raise RequestValidationError("api_key", "is required (or set LAAFFIC_API_KEY)")
+        if not api_secret:
+            raise RequestValidationError("api_secret", "is required (or set LAAFFIC_API_SECRET)")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise RequestValidationError("max_connections", "must be a positive integer")
+        if max_connections < 1:
+            raise RequestValidationError("max_connections", "must be a positive integer")
+        self._credentials = Credentials(api_key, api_secret)
+        self.app_id = app_id or _env("LAAFFIC_APP_ID")
+        self.base_url = (base_url or _env("LAAFFIC_BASE_URL") or LAAFFIC).rstrip("/") + "/"
+        self.max_connections = max_connections
+        self.retry = retry or RetryPolicy()
+        self._clock_offset = 0.0
+        self._owns_http = http_client is None
+        if http_client is None:
+            http_client = httpx.AsyncClient(
+                transport=transport or self._default_transport(max_connections),
+                timeout=timeout,
+                # Proxies from the environment only when the caller builds the client.
+                trust_env=False,
+            )
+        self._http = http_client
+
+    @staticmethod
+    def _default_transport(max_connections: int) -> httpx.AsyncBaseTransport:
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        return httpx.AsyncHTTPTransport(limits=limits, verify=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncClient(api_key={self._credentials.api_key!r}, app_id={self.app_id!r}, "
+            f"base_url={self.base_url!r})"
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (unless the caller owns the httpx client)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- the calls -------------------------------------------------------------------------
+
+    async def send_sip(
+        self,
+        callee: str,
+        *,
+        account: str,
+        display_num: str | None = None,
+        called_info: str | None = None,
+        app_id: str | None = None,
+    ) -> PlacedCall:
+        """Place one call (voice/sendSip) and return its ``voice_id``.
+
+        Raises :class:`~laaffic_async.errors.RequestValidationError` before
+        sending when a field breaks the page's rules, the endpoint's
+        :class:`~laaffic_async.errors.ApiError` subclass when the platform
+        refuses (``SipBusyError`` when the account is on a call), and
+        :class:`~laaffic_async.errors.OutcomeUnknownError` when the call may
+        or may not have been placed.
+        """
+        call = Call(
+            callee=callee,
+            account=account,
+            display_num=display_num,
+            called_info=called_info,
+            app_id=app_id,
+        )
+        return await self.place(call)
+
+    async def place(self, call: Call) -> PlacedCall:
+        """Place a prepared :class:`~laaffic_async.models.Call` (see :meth:`send_sip`)."""
+        request = send_sip_request(call, self.app_id)
+        data = await self.request(request)
+        if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
+            # The platform answered "0" but gave no id: the call ran, we cannot name it.
+            raise OutcomeUnknownError(
+                f"success without a voice id: {data!r}", endpoint=request.endpoint, request=call
+            )
+        return PlacedCall(voice_id=str(data), call=request.subject)  # type: ignore[arg-type]
+
+    async def record_page(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        current: int = 1,
+        size: int = 100,
+        sip_group_name: str | None = None,
+        phone_name: str | None = None,
+    ) -> RecordPage:
+        """Fetch one raw page of voice/recordSipQuery.
+
+        The window is sent as given (at most 31 days, inside the last two
+        months, or the API answers -25); :meth:`records` slices long windows.
+        """
+        request = record_query_request(
+            start,
+            end,
+            current=current,
+            size=size,
+            sip_group_name=sip_group_name,
+            phone_name=phone_name,
+        )
+        data = await self.request(request)
+        try:
+            return structure(data, RecordPage)
+        except Exception as exc:
+            raise ResponseFormatError(
+                f"page does not match the documented shape: {exc}", endpoint=request.endpoint
+            ) from exc
+
+    # -- the engine --------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The current time in unix seconds, corrected by the learned server offset."""
+        return time.time() + self._clock_offset
+
+    async def request(self, request: ApiRequest) -> Any:
+        """Sign, send and decode one :class:`ApiRequest`, retrying only where safe.
+
+        Returns the envelope's ``data``.  This is the single network seam
+        used by every endpoint method, batching and paging.
+        """
+        endpoint = request.endpoint
+        attempt = 0
+        resigned = False
+        while True:
+            attempt += 1
+            headers = signed_headers(self._credentials, int(self.now()))
+            try:
+                response = await self._http.request(
+                    request.method,
+                    self.base_url + endpoint,
+                    content=request.body,
+                    params=request.params or None,
+                    headers=headers,
+                )
+            except _NOT_SENT as exc:
+                if attempt < self.retry.attempts:
+                    await self._pause(attempt, endpoint, exc)
+                    continue
+                raise TransportError(f"{type(exc).__name__}: {exc}", endpoint=endpoint) from exc
+            except httpx.TransportError as exc:
+                # The body may have reached the server: for a dialing request that is
+                # an unknown outcome, never a reason to dial again.
+                if request.dials:
+                    raise OutcomeUnknownError(
+                        f"{type(exc).__name__}: {exc}", endpoint=endpoint, request=request.subject
+                    ) from exc
+                if attempt < self.retry.attempts:
+                    await self._pause(attempt, endpoint, exc)
+                    continue
+                raise TransportError(f"{type(exc).__name__}: {exc}", endpoint=endpoint) from exc
+            try:
+                return decode(endpoint, response.status_code, response.content)
+            except TimestampExpiredError:
+                offset = offset_from_date_header(response.headers.get("date"), time.time())
+                if resigned or offset is None:
+                    raise
+                # -16 says the call did not run; sign again with the server's time.
+                self._clock_offset = offset
+                resigned = True
+                log.warning("%s: timestamp refused; clock offset now %+.0f s", endpoint, offset)
+            except (HttpStatusError, ResponseFormatError, RateLimitedError) as exc:
+                retryable = not isinstance(exc, HttpStatusError) or exc.status_code >= 500
+                if request.dials and retryable and not isinstance(exc, RateLimitedError):
+                    raise OutcomeUnknownError(
+                        str(exc), endpoint=endpoint, request=request.subject
+                    ) from exc
+                if request.dials or not retryable or attempt >= self.retry.attempts:
+                    raise
+                await self._pause(attempt, endpoint, exc)
+
+    async def _pause(self, attempt: int, endpoint: str, exc: Exception | LaafficError) -> None:
+        delay = backoff_delay(self.retry, attempt, random.random())
+        log.info("%s: attempt %d failed (%s); retrying in %.2f s", endpoint, attempt, exc, delay)
+        await anyio.sleep(delay)

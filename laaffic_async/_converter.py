@@ -1,0 +1,161 @@
+"""The one cattrs Converter that owns the wire format.
+
+Private on purpose (never cattrs' global converter): users may register
+their own hooks there without changing how this SDK reads the API.
+
+Wire rules it applies, all from the vendor pages:
+
+* camelCase on the wire, snake_case in Python (``submitTime`` <-> ``submit_time``);
+* times are ISO-8601 strings with an offset (``2022-01-18T14:42:40+08:00``)
+  and become aware datetimes; a time without an offset is refused rather
+  than guessed;
+* money (``cost``, ``rate``) is a decimal string and becomes ``Decimal``;
+  floats never touch it;
+* an empty string in an optional field means "absent" and becomes ``None``;
+* unknown fields are ignored, so a server that adds a field breaks nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+from cattrs import Converter
+from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+T = TypeVar("T")
+
+__all__ = ["camel", "structure", "to_wire", "unstructure_time"]
+
+
+def camel(name: str) -> str:
+    """``submit_time`` -> ``submitTime``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _structure_time(value: Any, _: Any) -> datetime:
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, str):
+        result = datetime.fromisoformat(value)
+    else:
+        raise ValueError(f"expected an ISO-8601 time string, got {value!r}")
+    if result.utcoffset() is None:
+        raise ValueError(f"time {value!r} has no UTC offset")
+    return result
+
+
+def unstructure_time(value: datetime) -> str:
+    """An aware datetime as the API writes it: seconds, with its offset."""
+    return value.isoformat(timespec="seconds")
+
+
+def _structure_decimal(value: Any, _: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise ValueError(f"expected a decimal amount, got {value!r}")
+    try:
+        # str() first: a JSON float such as 1.2 must become Decimal("1.2"), not its binary twin.
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"expected a decimal amount, got {value!r}") from None
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    # Some endpoints send numbers where the page documents strings (status, codes).
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a string, got {value!r}")
+
+
+def _optional(inner: Callable[[Any, Any], T]) -> Callable[[Any, Any], T | None]:
+    def hook(value: Any, cls: Any) -> T | None:
+        if value is None or value == "":
+            return None
+        return inner(value, cls)
+
+    return hook
+
+
+def _make_converter() -> Converter:
+    conv = Converter()
+    for typ, hook in (
+        (datetime, _structure_time),
+        (Decimal, _structure_decimal),
+        (int, _structure_int),
+        (str, _structure_str),
+    ):
+        conv.register_structure_hook(typ, hook)
+        conv.register_structure_hook(typ | None, _optional(hook))
+    conv.register_structure_hook(bool | None, lambda v, _: None if v is None else bool(v))
+    conv.register_unstructure_hook(datetime, unstructure_time)
+    conv.register_unstructure_hook(Decimal, str)
+
+    def structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        renames = {a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)}
+        return make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
+
+    def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+        renames = {
+            a.name: override(rename=camel(a.name), omit_if_default=True) for a in attrs.fields(cls)
+        }
+        return make_dict_unstructure_fn(cls, conv, **renames)  # type: ignore[arg-type]
+
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return conv
+
+
+_CONVERTER = _make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build ``cls`` from decoded JSON, wire names and all.
+
+    Raises ``ValueError`` naming every offending field (``$.records[3].submitTime``).
+    """
+    try:
+        return _CONVERTER.structure(data, cls)
+    except BaseValidationError as exc:
+        raise ValueError("; ".join(_describe(exc, "$"))) from exc
+
+
+def _describe(exc: BaseException, path: str) -> list[str]:
+    """Flatten cattrs' exception groups into ``$.records[3].submitTime: why`` lines."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return [f"{path}: {exc}"]
+    lines: list[str] = []
+    for inner in exc.exceptions:
+        where = path
+        for note in getattr(inner, "__notes__", []):
+            name = getattr(note, "name", None)
+            index = getattr(note, "index", None)
+            if isinstance(name, str):
+                where = f"{path}.{camel(name)}"
+            elif isinstance(index, int):
+                where = f"{path}[{index}]"
+        lines.extend(_describe(inner, where))
+    return lines
+
+
+def to_wire(value: Any) -> Any:
+    """Unstructure an attrs value into camelCase JSON data, omitting defaults."""
+    return _CONVERTER.unstructure(value)

@@ -1,0 +1,105 @@
+"""Request building: validated values in, :class:`ApiRequest` out.
+
+An :class:`ApiRequest` is everything but the per-attempt headers: those are
+signed fresh by the shell for every attempt (:mod:`.signing`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .. import _validators as v
+from .._converter import to_wire, unstructure_time
+from ..errors import RequestValidationError
+from ..models import Call
+
+__all__ = [
+    "RECORD_SIP_QUERY",
+    "SEND_SIP",
+    "ApiRequest",
+    "dump_json",
+    "record_query_request",
+    "resolve_call",
+    "send_sip_request",
+]
+
+SEND_SIP = "voice/sendSip"
+RECORD_SIP_QUERY = "voice/recordSipQuery"
+
+
+@attrs.frozen
+class ApiRequest:
+    """One API request, ready to sign and send.
+
+    ``endpoint`` is the path relative to the base URL (``voice/sendSip``).
+    ``dials`` marks requests that place calls: those are never re-sent once
+    the body may have reached the server.  ``subject`` is the value the
+    caller asked for (a :class:`Call`), carried into
+    :class:`~laaffic_async.errors.OutcomeUnknownError` for reconciliation.
+    """
+
+    method: str
+    endpoint: str
+    body: bytes | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    dials: bool = False
+    subject: object = attrs.field(default=None, eq=False, repr=False)
+
+
+def dump_json(data: Any) -> bytes:
+    """Compact UTF-8 JSON, as the vendor's samples send it."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def resolve_call(call: Call, default_app_id: str | None) -> Call:
+    """Return ``call`` with its appId filled in from the client's default.
+
+    appId is required by the sendSip page; with neither a per-call nor a
+    default one the request is refused here, before anything is sent.
+    """
+    if call.app_id is not None:
+        return call
+    if default_app_id is None:
+        raise RequestValidationError(
+            "appId", "is required: pass app_id= to the call or the client, or set LAAFFIC_APP_ID"
+        )
+    return attrs.evolve(call, app_id=default_app_id)
+
+
+def send_sip_request(call: Call, default_app_id: str | None = None) -> ApiRequest:
+    """The sendSip request for ``call`` (validated when ``call`` was built)."""
+    resolved = resolve_call(call, default_app_id)
+    return ApiRequest("POST", SEND_SIP, dump_json(to_wire(resolved)), dials=True, subject=resolved)
+
+
+def record_query_request(
+    start: datetime,
+    end: datetime,
+    *,
+    current: int = 1,
+    size: int = 100,
+    sip_group_name: str | None = None,
+    phone_name: str | None = None,
+) -> ApiRequest:
+    """One recordSipQuery page request (``current`` 1-N, ``size`` 1-100).
+
+    Checks the page's own rules only; the 31-day and two-month rules are the
+    window slicer's job, which knows the clock.
+    """
+    v.aware("strTime", start)
+    v.aware("endTime", end)
+    if end < start:
+        raise RequestValidationError("endTime", "must not be before strTime", end)
+    v.int_in_range("current", current, 1)
+    v.int_in_range("size", size, *v.PAGE_SIZE_RANGE)
+    params: dict[str, str] = {"strTime": unstructure_time(start), "endTime": unstructure_time(end)}
+    if sip_group_name is not None:
+        params["sipGroupName"] = v.required_text("sipGroupName", sip_group_name)
+    if phone_name is not None:
+        params["phoneName"] = v.required_text("phoneName", phone_name)
+    body = {"current": current, "size": size, "params": params}
+    return ApiRequest("POST", RECORD_SIP_QUERY, dump_json(body))
