@@ -1,0 +1,115 @@
+"""The ``laaffic-async`` command line (the ``cli`` extra: click and rich).
+
+Commands: ``call`` (one call), ``dial`` (a CSV batch), ``records export``,
+``sandbox`` (serve the emulator) and ``demo`` (everything, on the embedded
+sandbox).  Credentials come from options or ``LAAFFIC_API_KEY``,
+``LAAFFIC_API_SECRET``, ``LAAFFIC_APP_ID``, ``LAAFFIC_BASE_URL``.
+
+Exit codes follow the usual conventions: 0 success, 1 the API or the
+network failed (or a call's outcome is unknown), 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+try:
+    import click
+except ImportError:  # pragma: no cover - depends on the install
+    sys.exit("the command line needs its extra: pip install 'laaffic-async[cli]'")
+
+import anyio
+
+from . import __version__
+from ._cli_common import client_from_options, credential_options, fail
+from .errors import LaafficError, OutcomeUnknownError, RequestValidationError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="laaffic-async")
+def main() -> None:
+    """Laaffic voice API from the shell: place calls, dial batches, export records.
+
+    Try `laaffic-async demo`: it runs everything against an embedded sandbox,
+    with no credentials and no network.
+    """
+
+
+@main.command()
+@click.argument("callee")
+@click.option("--account", required=True, help="Phone (SIP) account that places the call.")
+@click.option("--display-num", default=None, help="Number shown to the callee (7-15 digits).")
+@click.option("--called-info", default=None, help="Free text stored with the call (0-1000).")
+@credential_options
+def call(
+    callee: str,
+    account: str,
+    display_num: str | None,
+    called_info: str | None,
+    **options: Any,
+) -> None:
+    """Place one call to CALLEE and print its voice id as JSON."""
+
+    async def run() -> dict[str, Any]:
+        async with client_from_options(options) as client:
+            placed = await client.send_sip(
+                callee, account=account, display_num=display_num, called_info=called_info
+            )
+        return {"voiceId": placed.voice_id, "callee": callee, "account": account}
+
+    try:
+        result = anyio.run(run)
+    except RequestValidationError as exc:
+        fail(str(exc), code=2)
+    except OutcomeUnknownError as exc:
+        fail(f"{exc} - the call may have been placed; check the call records before retrying")
+    except LaafficError as exc:
+        fail(str(exc))
+    click.echo(json.dumps(result))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=8080, type=int, help="Port to listen on.")
+@click.option(
+    "--call-seconds", default=0.0, type=float, help="How long a call keeps its account busy (-68)."
+)
+@click.option("--latency", default=0.0, type=float, help="Seconds every request takes.")
+@click.option(
+    "--error-rate", default=0.0, type=float, help="Share of requests answered with HTTP 500."
+)
+@click.option(
+    "--drop-rate",
+    default=0.0,
+    type=float,
+    help="Share of connections dropped after the work is done.",
+)
+@click.option("--seed", default=None, type=int, help="Seed for the faults' random generator.")
+def sandbox(
+    host: str,
+    port: int,
+    call_seconds: float,
+    latency: float,
+    error_rate: float,
+    drop_rate: float,
+    seed: int | None,
+) -> None:
+    """Serve the API emulator on HOST:PORT (needs the `sandbox` extra: uvicorn).
+
+    It accepts the vendor's sample credentials (Api-Key bDqJFiq9, secret
+    7bz1lzh9, appId 4luaKsL2), so the vendor's own samples work against
+    http://HOST:PORT/v3 with only the URL changed.
+    """
+    from .testing import Faults, Sandbox, SandboxState, serve
+
+    emulator = Sandbox(
+        SandboxState(call_seconds=call_seconds),
+        Faults(latency=latency, error_rate=error_rate, drop_rate=drop_rate, seed=seed),
+    )
+    click.echo(f"sandbox on http://{host}:{port}/v3 (Ctrl+C to stop)", err=True)
+    try:
+        serve(emulator, host=host, port=port)
+    except ImportError as exc:
+        fail(str(exc), code=2)
