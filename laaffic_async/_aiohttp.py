@@ -1,0 +1,235 @@
+"""AiohttpTransport: httpx's API over aiohttp's connection pool and C HTTP parser (``fast`` extra).
+
+Why it exists: for many concurrent small calls the HTTP/1.1 machinery under httpx (httpcore,
+h11 in pure Python, anyio streams) costs more CPU than the request itself. aiohttp parses
+responses in C and keeps a cheap pool, so ``httpx.AsyncClient(transport=AiohttpTransport())``
+keeps every httpx feature the SDK uses (timeouts, headers, ``Response``) at roughly the cost of
+aiohttp plus httpx's own client layer (~0.1 ms/request). Numbers: ``benchmarks/bench_dial.py``.
+
+Compared with the ``httpx-aiohttp`` package this one is as fast for our traffic and maps errors
+the way httpx's own transport does (``httpx-aiohttp`` 0.2 maps every ``ClientConnectionError``,
+including a server disconnect, to ``ConnectTimeout``), so it is not a dependency.
+
+asyncio only: aiohttp does not run on trio; use ``PooledTransport`` there.
+
+Error mapping (most specific first): connect failures (refused, DNS, TLS) -> ``ConnectError``;
+connect or pool-wait timeout -> ``ConnectTimeout``; read timeout -> ``ReadTimeout``; server closed
+before answering or mid-body, malformed response -> ``RemoteProtocolError``; reset while writing
+-> ``WriteError``; other socket errors -> ``ReadError``. aiohttp has no write timeout and does
+not separate waiting for a pooled connection from connecting, so ``pool`` timeouts surface as
+``ConnectTimeout``, never ``PoolTimeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AiohttpTransport"]
+
+_SMALL_BODY = 64 * 1024
+
+
+def _import_aiohttp() -> Any:
+    try:
+        import aiohttp
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "AiohttpTransport needs aiohttp: pip install laaffic-async[fast]"
+        ) from exc
+    return aiohttp
+
+
+def _exception_table() -> tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...]:
+    aiohttp = _import_aiohttp()
+    return (
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError, httpx.TimeoutException),
+        (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+        (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+        (aiohttp.ClientConnectorError, httpx.ConnectError),
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+        (aiohttp.ClientConnectionResetError, httpx.WriteError),
+        (aiohttp.ClientOSError, httpx.ReadError),
+        (aiohttp.ClientConnectionError, httpx.NetworkError),
+        (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+        (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+        (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+        (TimeoutError, httpx.TimeoutException),
+    )
+
+
+_TABLE: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = ()
+
+
+def _mapped(exc: Exception) -> httpx.HTTPError | None:
+    global _TABLE
+    if not _TABLE:
+        _TABLE = _exception_table()
+    for source, target in _TABLE:
+        if isinstance(exc, source):
+            return target(str(exc) or type(exc).__name__)
+    return None
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """``httpx.AsyncClient(transport=AiohttpTransport())``: HTTP/1.1 through aiohttp.
+
+    ``max_connections`` bounds all connections (aiohttp's connector ``limit``); idle ones close
+    after ``keepalive_expiry`` seconds. TLS is verified unless ``verify=False``; pass an
+    ``ssl.SSLContext`` for custom CAs. Per-request timeouts come from the request's ``timeout``
+    extension (what ``httpx.AsyncClient(timeout=...)`` sets); ``connect_timeout`` is used for
+    requests without one. Redirects, cookies and decompression stay with httpx.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        verify: bool | ssl.SSLContext = True,
+        connect_timeout: float | None = 15.0,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        _import_aiohttp()  # fail at construction, not at the first request
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._max = max_connections
+        self._verify = verify
+        self._connect_timeout = connect_timeout
+        self._expiry = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "AiohttpTransport runs on asyncio only (aiohttp has no trio support); "
+                "use PooledTransport on trio"
+            ) from None
+        if self._session is not None:
+            if loop is not self._loop:
+                raise RuntimeError("AiohttpTransport was first used on another event loop")
+            return self._session
+        if self._closed:
+            raise RuntimeError("AiohttpTransport is closed")
+        aiohttp = _import_aiohttp()
+        ssl_arg: ssl.SSLContext | bool
+        if isinstance(self._verify, ssl.SSLContext):
+            ssl_arg = self._verify
+        elif self._verify:
+            ssl_arg = ssl.create_default_context()
+        else:
+            ssl_arg = False
+        connector = aiohttp.TCPConnector(
+            limit=self._max, limit_per_host=0, keepalive_timeout=self._expiry, ssl=ssl_arg
+        )
+        self._loop = loop
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+            auto_decompress=False,  # httpx decodes Content-Encoding
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        return self._session
+
+    def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        spec = request.extensions.get("timeout")
+        if spec:
+            key = (spec.get("pool"), spec.get("connect"), spec.get("read"))
+        else:
+            key = (None, self._connect_timeout, None)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            pool, connect, read = key
+            # aiohttp's `connect` covers waiting for a pooled connection plus connecting.
+            both = None if pool is None or connect is None else pool + connect
+            timeout = _import_aiohttp().ClientTimeout(
+                total=None, connect=both, sock_connect=connect, sock_read=read
+            )
+            self._timeouts[key] = timeout
+        return timeout
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._get_session()
+        headers = request.headers
+        data: Any
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream
+            headers = headers.copy()
+            headers.pop("transfer-encoding", None)  # aiohttp chunks the stream itself
+        try:
+            response = await session.request(
+                request.method,
+                str(request.url),
+                # Not multi_items(): httpx recomputes the header encoding per item (O(n^2)).
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw],
+                data=data,
+                allow_redirects=False,
+                timeout=self._timeout(request),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=list(response.raw_headers),
+            stream=_ResponseStream(response),
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session and every connection it holds."""
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        response = self._response
+        try:
+            length = response.content_length
+            if length is not None and length <= _SMALL_BODY:
+                # One read for the small JSON answers that are the SDK's traffic.
+                yield await response.read()
+            else:
+                async for chunk in response.content.iter_chunked(_SMALL_BODY):
+                    yield chunk
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        # Returns the connection to aiohttp's pool if the body was read to the end, else
+        # closes it (aiohttp checks the parser state), so cancellation cannot leak it.
+        self._response.release()

@@ -1,0 +1,405 @@
+"""PooledTransport (asyncio and trio) and AiohttpTransport (asyncio) against a real socket.
+
+The server is a small threaded HTTP/1.1 server on 127.0.0.1 that counts connections and the
+requests each one carried, so the tests can see reuse, limits and closes from the server's
+side. No timing assertions: sleeps only make overlaps likely or wait for the server to notice.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import anyio
+import httpx
+import pytest
+
+from laaffic_async._aiohttp import AiohttpTransport
+from laaffic_async._transport import PooledTransport, PoolStats
+
+BIG = bytes(range(256)) * 800  # 200 kB, several reads
+
+
+class _Server:
+    """Routes: /ok, /slow/<seconds>, /close-after, /drop, /partial, /truncated, /big."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.open = 0
+        self.max_open = 0
+        self.requests: list[int] = []  # requests per connection, by accept order
+        self.received = threading.Event()  # set when a /slow or /partial request arrives
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                index = self.accepted
+                self.accepted += 1
+                self.open += 1
+                self.max_open = max(self.max_open, self.open)
+                self.requests.append(0)
+            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, index: int) -> None:
+        buf = b""
+        try:
+            while not self.stop.is_set():
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buf) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                buf = buf[length:]
+                path = head.split(b" ")[1].decode()
+                with self.lock:
+                    self.requests[index] += 1
+                if not self._answer(conn, index, path):
+                    return
+        except OSError:
+            return
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+
+    def _answer(self, conn: socket.socket, index: int, path: str) -> bool:
+        """Write the answer; False closes the connection."""
+        if path.startswith("/slow/"):
+            self.received.set()
+            if self._hold(conn, float(path.rsplit("/", 1)[1])):
+                return False
+        if path == "/drop":
+            return False
+        if path in ("/partial", "/truncated"):  # stall, or close, after 10 of 100 bytes
+            self.received.set()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+            if path == "/partial":
+                self._hold(conn, 10)
+            return False
+        body = BIG if path == "/big" else json.dumps({"path": path, "conn": index}).encode()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        conn.sendall(head % len(body) + body)
+        return path != "/close-after"  # close after answering, without saying so
+
+    def _hold(self, conn: socket.socket, seconds: float) -> bool:
+        """Wait; True as soon as the client closes the connection (or the test ends)."""
+        conn.settimeout(0.02)
+        try:
+            for _ in range(int(seconds / 0.02)):
+                if self.stop.is_set():
+                    return True
+                try:
+                    if not conn.recv(1, socket.MSG_PEEK):
+                        return True
+                except TimeoutError:
+                    continue
+            return False
+        finally:
+            conn.settimeout(None)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    srv = _Server()
+    yield srv
+    srv.close()
+
+
+async def _until(predicate: Callable[[], bool], what: str) -> None:
+    """Wait (at most 5 s) for the server threads to catch up."""
+    for _ in range(500):
+        if predicate():
+            return
+        await anyio.sleep(0.01)
+    assert predicate(), what
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stats(transport: PooledTransport, server: _Server) -> PoolStats:
+    return transport.pool_stats().get(f"http://127.0.0.1:{server.port}", PoolStats(0, 0, 0))
+
+
+# --- PooledTransport: asyncio and trio (the anyio_backend fixture lives in conftest.py) ---
+
+
+@pytest.mark.anyio
+async def test_never_more_than_max_connections_and_reused(server: _Server) -> None:
+    transport = PooledTransport(max_connections=4)
+    statuses: list[int] = []
+    async with httpx.AsyncClient(transport=transport) as client:
+
+        async def one(i: int) -> None:
+            response = await client.post(f"{server.url}/slow/0.01", json={"i": i})
+            statuses.append(response.status_code)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(60):
+                tg.start_soon(one, i)
+        assert statuses == [200] * 60
+        assert server.max_open <= 4
+        assert server.accepted <= 4
+        assert sum(server.requests) == 60
+        assert _stats(transport, server) == PoolStats(server.accepted, server.accepted, 0)
+        await client.get(f"{server.url}/ok")  # newest idle connection, no new accept
+        assert server.accepted <= 4
+    await _until(lambda: server.open == 0, "aclose closed every connection")
+
+
+@pytest.mark.anyio
+async def test_stale_keepalive_connection_is_detected_before_sending(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=PooledTransport()) as client:
+        assert (await client.get(f"{server.url}/close-after")).json()["conn"] == 0
+        await _until(lambda: server.open == 0, "server closed the idle connection")
+        await anyio.sleep(0.05)  # let the FIN reach our socket
+        response = await client.post(f"{server.url}/ok", json={})
+        assert response.json()["conn"] == 1
+    assert server.requests == [1, 1]  # nothing was written to the stale connection
+
+
+@pytest.mark.anyio
+async def test_expired_idle_connection_is_not_reused(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=PooledTransport(keepalive_expiry=0.05)) as client:
+        await client.get(f"{server.url}/ok")
+        await anyio.sleep(0.1)
+        assert (await client.get(f"{server.url}/ok")).json()["conn"] == 1
+    await _until(lambda: server.open == 0, "expired connection closed")
+
+
+@pytest.mark.anyio
+async def test_connect_refused_is_connect_error() -> None:
+    transport = PooledTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{_free_port()}/ok")
+        assert all(stats.connections == 0 for stats in transport.pool_stats().values())
+
+
+@pytest.mark.anyio
+async def test_read_timeout_is_read_timeout_and_closes(server: _Server) -> None:
+    transport = PooledTransport()
+    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5, read=0.2)) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(f"{server.url}/slow/3")
+        assert _stats(transport, server) == PoolStats(0, 0, 0)
+        assert (await c.get(f"{server.url}/ok")).json()["conn"] == 1
+
+
+@pytest.mark.anyio
+async def test_server_disconnect_is_remote_protocol_error(server: _Server) -> None:
+    transport = PooledTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(f"{server.url}/drop", json={})
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"{server.url}/truncated")
+        assert _stats(transport, server) == PoolStats(0, 0, 0)
+
+
+@pytest.mark.anyio
+async def test_cancel_mid_request_closes_the_connection(server: _Server) -> None:
+    transport = PooledTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                await client.post(f"{server.url}/slow/5", json={})
+
+            tg.start_soon(call)
+            await _until(server.received.is_set, "request reached the server")
+            tg.cancel_scope.cancel()
+        assert _stats(transport, server) == PoolStats(0, 0, 0)
+        await _until(lambda: server.open == 0, "cancelled connection closed, not pooled")
+        assert (await client.get(f"{server.url}/ok")).json()["conn"] == 1
+
+
+@pytest.mark.anyio
+async def test_cancel_while_reading_the_body_closes_the_connection(server: _Server) -> None:
+    transport = PooledTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        with anyio.move_on_after(0.3):
+            async with client.stream("GET", f"{server.url}/partial") as response:
+                assert response.status_code == 200
+                async for _ in response.aiter_bytes():
+                    pass
+        assert _stats(transport, server) == PoolStats(0, 0, 0)
+        assert (await client.get(f"{server.url}/ok")).json()["conn"] == 1
+
+
+@pytest.mark.anyio
+async def test_response_closed_in_a_cancelled_scope_still_returns_its_connection(
+    server: _Server,
+) -> None:
+    transport = PooledTransport()
+    async with transport:
+        response = await transport.handle_async_request(httpx.Request("GET", f"{server.url}/ok"))
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        body = b"".join([chunk async for chunk in response.stream])
+        assert json.loads(body)["conn"] == 0
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await response.aclose()
+        assert _stats(transport, server) == PoolStats(1, 1, 0)
+
+
+@pytest.mark.anyio
+async def test_cancelled_and_timed_out_waiters_leave_the_queue(server: _Server) -> None:
+    transport = PooledTransport(max_connections=1)
+    async with httpx.AsyncClient(transport=transport) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.get, f"{server.url}/slow/0.5")
+            await _until(server.received.is_set, "first request holds the connection")
+            with pytest.raises(httpx.PoolTimeout):
+                await client.get(f"{server.url}/ok", timeout=httpx.Timeout(5, pool=0.05))
+            assert _stats(transport, server) == PoolStats(1, 0, 0)
+            scope = anyio.CancelScope()
+
+            async def waiter() -> None:
+                with scope:
+                    await client.get(f"{server.url}/ok")
+
+            tg.start_soon(client.get, f"{server.url}/ok")  # waits, then runs to completion
+            tg.start_soon(waiter)
+            await _until(lambda: _stats(transport, server).waiting == 2, "two waiting")
+            scope.cancel()
+        assert _stats(transport, server) == PoolStats(1, 1, 0)
+        assert server.accepted == 1
+
+
+@pytest.mark.anyio
+async def test_large_body_streams_and_connection_is_reused(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=PooledTransport()) as client:
+        assert (await client.get(f"{server.url}/big")).content == BIG
+        assert (await client.get(f"{server.url}/ok")).json()["conn"] == 0
+
+
+@pytest.mark.anyio
+async def test_aclose_closes_idle_and_active_connections(server: _Server) -> None:
+    transport = PooledTransport()
+    client = httpx.AsyncClient(transport=transport)
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(client.get, f"{server.url}/slow/0.05")
+    assert _stats(transport, server).idle == server.accepted
+    stream = await client.send(client.build_request("GET", f"{server.url}/partial"), stream=True)
+    await client.aclose()
+    await _until(lambda: server.open == 0, "every connection closed")
+    with pytest.raises(httpx.ReadError):
+        await stream.aread()
+    await stream.aclose()
+    assert _stats(transport, server).connections == 0
+
+
+def test_tls_is_verified_by_default() -> None:
+    context = PooledTransport()._ssl_context()
+    assert context.verify_mode.name == "CERT_REQUIRED"
+    assert context.check_hostname
+    unverified = PooledTransport(verify=False)._ssl_context()
+    assert unverified.verify_mode.name == "CERT_NONE"
+
+
+# --- AiohttpTransport: asyncio only (aiohttp has no trio support) ---
+
+asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+
+
+@pytest.mark.anyio
+@asyncio_only
+async def test_aiohttp_success_and_reuse(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        for _ in range(5):
+            response = await client.post(f"{server.url}/ok", json={"a": 1})
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == {"path": "/ok", "conn": 0}
+        assert (await client.get(f"{server.url}/big")).content == BIG
+    assert server.accepted == 1
+
+
+@pytest.mark.anyio
+@asyncio_only
+async def test_aiohttp_connect_refused_is_connect_error() -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{_free_port()}/ok")
+
+
+@pytest.mark.anyio
+@asyncio_only
+async def test_aiohttp_read_timeout_is_read_timeout(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(f"{server.url}/slow/3", timeout=httpx.Timeout(5, read=0.2))
+        assert (await client.get(f"{server.url}/ok")).status_code == 200
+
+
+@pytest.mark.anyio
+@asyncio_only
+async def test_aiohttp_pool_wait_timeout_is_connect_timeout(server: _Server) -> None:
+    transport = AiohttpTransport(max_connections=1)
+    async with httpx.AsyncClient(transport=transport) as client, anyio.create_task_group() as tg:
+        tg.start_soon(client.get, f"{server.url}/slow/0.5")
+        await _until(server.received.is_set, "first request holds the connection")
+        with pytest.raises(httpx.ConnectTimeout):
+            await client.get(f"{server.url}/ok", timeout=httpx.Timeout(0.05))
+
+
+@pytest.mark.anyio
+@asyncio_only
+async def test_aiohttp_server_disconnect_is_remote_protocol_error(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(f"{server.url}/drop", json={})
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"{server.url}/truncated")
+
+
+@pytest.mark.anyio
+@asyncio_only
+async def test_aiohttp_cancel_mid_request_then_next_request_works(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.get, f"{server.url}/slow/5")
+            await _until(server.received.is_set, "request reached the server")
+            tg.cancel_scope.cancel()
+        await _until(lambda: server.open == 0, "cancelled connection closed")
+        assert (await client.get(f"{server.url}/ok")).json()["conn"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_aiohttp_transport_refuses_trio(server: _Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        with pytest.raises(RuntimeError, match="asyncio only"):
+            await client.get(f"{server.url}/ok")
