@@ -1,0 +1,68 @@
+"""BatchOptions: how a batch of calls runs, validated before anything starts."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from ._limits import positive_int, positive_rate
+from .errors import RequestValidationError
+
+__all__ = ["BatchOptions"]
+
+
+def _non_negative(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise RequestValidationError(field, "must be a number >= 0", value)
+    if not math.isfinite(value):
+        raise RequestValidationError(field, "must be finite", value)
+    return float(value)
+
+
+def _boolean(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise RequestValidationError(field, "must be True or False", value)
+    return value
+
+
+@attrs.frozen
+class BatchOptions:
+    """How a batch runs; validated when built (see :meth:`AsyncClient.send_many`).
+
+    ``lookahead`` bounds how many calls are read from the input and not yet
+    handed to the consumer (default four times ``concurrency``): it is what
+    keeps memory flat, and in ordered mode it bounds the reorder buffer.
+    """
+
+    concurrency: int = 50
+    calls_per_second: float | None = None
+    retry_busy: bool = True
+    busy_timeout: float = 300.0
+    busy_delay: float = 1.0
+    one_per_account: bool = True
+    ordered: bool = False
+    lookahead: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        positive_int("concurrency", self.concurrency)
+        if self.calls_per_second is not None:
+            positive_rate("calls_per_second", self.calls_per_second)
+        _boolean("retry_busy", self.retry_busy)
+        _non_negative("busy_timeout", self.busy_timeout)
+        positive_rate("busy_delay", self.busy_delay)
+        _boolean("one_per_account", self.one_per_account)
+        _boolean("ordered", self.ordered)
+        if self.lookahead is not None:
+            positive_int("lookahead", self.lookahead)
+            if self.lookahead < self.concurrency:
+                raise RequestValidationError(
+                    "lookahead",
+                    f"must be at least concurrency ({self.concurrency})",
+                    self.lookahead,
+                )
+
+    @property
+    def window(self) -> int:
+        """The effective look-ahead."""
+        return self.lookahead if self.lookahead is not None else 4 * self.concurrency
