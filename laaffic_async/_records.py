@@ -1,0 +1,236 @@
+"""Call records of any window: 31-day slices x concurrent pages, every record exactly once.
+
+:meth:`AsyncClient.records <laaffic_async.AsyncClient.records>` returns a
+:class:`RecordStream`.  The time slicing is :mod:`._core.windows`, the
+paging :mod:`._paginate`; this module joins them and keeps the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from datetime import datetime
+
+import attrs
+
+from . import _validators as v
+from ._core.paging import OrderTracker
+from ._core.windows import TimeSlice, check_window, slice_window
+from ._paginate import Fetch, PageLike, walk_pages
+from .errors import ApiError
+from .models import CallRecord, RecordPage
+
+__all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
+
+#: ``fetch(strTime, endTime, current, size)``: one raw recordSipQuery page.
+FetchRecords = Callable[[datetime, datetime, int, int], Awaitable[RecordPage]]
+
+
+@attrs.frozen
+class RecordBatch:
+    """One page-sized batch of call records, as :meth:`RecordStream.pages` yields it.
+
+    ``records`` are what page ``number`` (of ``count``) of the slice held
+    when the slice was first queried, kept to those the slice owns (a batch
+    may be empty).  ``total`` is the record count the server reported for
+    the slice's (padded) query window at that moment.
+    """
+
+    slice: TimeSlice
+    number: int
+    count: int
+    total: int
+    records: list[CallRecord]
+
+    @property
+    def last(self) -> bool:
+        """True for the slice's final batch: after it, the slice is complete."""
+        return self.number == self.count
+
+
+@attrs.define
+class RecordProgress:
+    """Live counters of a :class:`RecordStream`, for progress bars and logs.
+
+    ``total`` sums the totals the server reported for the slices seen so
+    far (``total_known`` once every slice's first page answered); it may
+    exceed ``records`` by the few rows of the one-second pads around slice
+    boundaries, which belong to the neighbour slice.
+    """
+
+    slices: int = 0
+    slices_done: int = 0
+    slices_seen: int = 0
+    records: int = 0
+    total: int = 0
+    requests: int = 0
+
+    @property
+    def total_known(self) -> bool:
+        """True once every slice's first page has answered."""
+        return self.slices_seen >= self.slices
+
+
+def _submit_time(record: CallRecord) -> datetime:
+    return record.submit_time
+
+
+def _voice_id(record: CallRecord) -> str:
+    return record.voice_id
+
+
+class RecordStream:
+    """Every call record of a window, exactly once, in a stable order.
+
+    Iterate it for records (``async for record in client.records(...)``) or
+    call :meth:`pages` for page-sized batches.  Built by
+    :meth:`AsyncClient.records <laaffic_async.AsyncClient.records>`, which
+    also validates the window (before any request).
+
+    How it works: the window is cut into slices of at most 31 days
+    (:attr:`slices`); each slice's first page fixes its target (the records
+    it holds then), its other pages are fetched concurrently, at most
+    ``concurrency`` requests in flight in all, slices overlapping.  Records
+    come out slice by slice, page by page, in the server's order.
+
+    Guarantee: every record that exists in the window when its slice's
+    first page is answered comes out exactly once, even if calls are placed
+    meanwhile, and whichever way the server pages (newest or oldest first,
+    learned from submit times) and treats ``strTime``/``endTime``
+    (inclusive or not).  Records *added* to a slice after its first page are
+    not delivered (a later export sees them).  This relies on the server
+    sorting by submit time and on new calls joining the newest end; if
+    records vanish or move, :class:`~laaffic_async.errors.PaginationError`
+    is raised rather than a row being lost or doubled.
+
+    Cost: memory is O(prefetch x page_size) records (``prefetch`` = 4 x
+    ``concurrency`` pages; about 1,600 records at the defaults) however
+    many records the window holds: no set of seen ids is kept (exporting
+    1,000,000 records to CSV peaked at 64 MB RSS, benchmarks/bench_export.py).
+    Pages are fetched in rounds of ``prefetch`` that finish before records
+    are handed out, so nothing runs in the background between two ``async
+    for`` steps and breaking out early leaves nothing behind.  A slice that
+    grows while it is paged costs up to one extra request per page.
+    Transport errors, 5xx and -15 are retried by the client (its
+    :class:`~laaffic_async.RetryPolicy`); any other
+    :class:`~laaffic_async.errors.ApiError` (-25 out of range, -22) is raised
+    as the same class with ``context`` naming the failed slice
+    (``slice``, ``slice_start``, ``slice_end``: the query window sent).
+
+    ``progress`` (:class:`RecordProgress`) counts as it goes; it is reset
+    when an iteration starts.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchRecords,
+        start: datetime,
+        end: datetime,
+        *,
+        now: float,
+        page_size: int = 100,
+        concurrency: int = 4,
+        prefetch: int | None = None,
+        sip_group_name: str | None = None,
+        phone_name: str | None = None,
+    ) -> None:
+        window = check_window(start, end, now)
+        self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
+        self.concurrency = v.int_in_range("concurrency", concurrency, 1)
+        self.prefetch = None if prefetch is None else v.int_in_range("prefetch", prefetch, 1)
+        if sip_group_name is not None:
+            v.required_text("sipGroupName", sip_group_name)
+        if phone_name is not None:
+            v.required_text("phoneName", phone_name)
+        self.sip_group_name = sip_group_name
+        self.phone_name = phone_name
+        self.start, self.end = window
+        #: The window's slices, in order (at most 31 days each).
+        self.slices: tuple[TimeSlice, ...] = tuple(slice_window(*window))
+        self.progress = RecordProgress(slices=len(self.slices))
+        self._fetch = fetch
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordStream(start={self.start.isoformat()!r}, end={self.end.isoformat()!r}, "
+            f"slices={len(self.slices)}, page_size={self.page_size}, "
+            f"concurrency={self.concurrency})"
+        )
+
+    def __aiter__(self) -> AsyncGenerator[CallRecord, None]:
+        """A fresh iteration over the records (an async generator: ``aclose()`` ends it early)."""
+        return self._records()
+
+    async def _records(self) -> AsyncGenerator[CallRecord, None]:
+        async with aclosing(self.pages()) as batches:
+            async for batch in batches:
+                for record in batch.records:
+                    yield record
+
+    async def pages(self) -> AsyncGenerator[RecordBatch, None]:
+        """Yield the records in page-sized :class:`RecordBatch` es, one per page of each slice.
+
+        Every slice yields at least one batch (possibly empty), and its last
+        batch has ``last`` set, so a caller can checkpoint per slice.
+        """
+        self.progress = progress = RecordProgress(slices=len(self.slices))
+        sources: list[Fetch[CallRecord]] = [self._slice_fetch(s, progress) for s in self.slices]
+        chunks = walk_pages(
+            sources,
+            size=self.page_size,
+            concurrency=self.concurrency,
+            prefetch=self.prefetch,
+            sort_key=_submit_time,
+            identity=_voice_id,
+            order=OrderTracker(),
+            describe=lambda index: _describe(self.slices[index]),
+        )
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                owner = self.slices[chunk.source]
+                kept = _owned(owner, chunk.records)
+                progress.records += len(kept)
+                if chunk.last:
+                    progress.slices_done += 1
+                yield RecordBatch(owner, chunk.number, chunk.count, chunk.total, kept)
+
+    def _slice_fetch(self, owner: TimeSlice, progress: RecordProgress) -> Fetch[CallRecord]:
+        seen = False
+
+        async def fetch(current: int, size: int) -> PageLike[CallRecord]:
+            nonlocal seen
+            progress.requests += 1
+            try:
+                page = await self._fetch(owner.query_start, owner.query_end, current, size)
+            except ApiError as exc:
+                context = {
+                    **exc.context,
+                    "slice": owner.index,
+                    "slice_start": owner.query_start,
+                    "slice_end": owner.query_end,
+                }
+                raise type(exc)(
+                    exc.status, exc.reason, endpoint=exc.endpoint, context=context
+                ) from exc
+            if not seen:
+                seen = True
+                progress.slices_seen += 1
+                progress.total += page.total
+            return page
+
+        return fetch
+
+
+def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:
+    """The records ``owner`` owns; most pages lie wholly inside it, so check the extremes first."""
+    if not records:
+        return records
+    times = [record.submit_time for record in records]
+    # An owned interval has no holes: if the oldest and newest are owned, all are.
+    if owner.owns(min(times)) and owner.owns(max(times)):
+        return records
+    return [record for record in records if owner.owns(record.submit_time)]
+
+
+def _describe(owner: TimeSlice) -> str:
+    return f"slice {owner.index} ({owner.query_start.isoformat()} .. {owner.query_end.isoformat()})"
