@@ -1,0 +1,184 @@
+"""The spool: acknowledged events survive a stop or a kill, and redeliveries are remembered."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from laaffic_async import VoiceReport
+from laaffic_async._core.pushes import parse_push
+from laaffic_async._spool import PRUNE_INTERVAL, MemorySpool, Op, SqliteSpool
+from laaffic_async.webhooks import PushReceiver
+
+from .webhook_helpers import Collector, eventually, post_json, voice_report
+
+pytestmark = pytest.mark.anyio
+
+FAST = {"retry_base_delay": 0.001, "retry_max_delay": 0.005}
+HOUR = 3600.0
+
+
+def key(n: int) -> str:
+    return f"voiceId:{voice_report(n)['voiceId']}"
+
+
+def pending_keys(path: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(path)) as db:  # closed: the receiver locks the file
+        rows = db.execute("SELECT key FROM pushes WHERE done_at IS NULL").fetchall()
+    return {row[0] for row in rows}
+
+
+async def test_a_stopped_receiver_hands_unfinished_events_to_the_next_one(tmp_path: Path) -> None:
+    spool = tmp_path / "pushes.sqlite3"
+    # Even events are handled at once; odd ones block until the receiver is stopped.
+    first = Collector(
+        block=lambda event: isinstance(event, VoiceReport) and event.voice_id[-1] in "13579"
+    )
+    app = PushReceiver(first, spool=spool, shutdown_grace=0, **FAST)  # type: ignore[arg-type]
+    async with app:
+        for n in range(20):
+            assert await post_json(app, voice_report(n)) == 200
+        await first.wait_for(10)
+        await first.wait_for(20, calls=True)
+        await eventually(lambda: app.stats().backlog == 10)  # the evens are marked done
+    assert sorted(first.keys) == sorted(key(n) for n in range(0, 20, 2))
+    assert pending_keys(spool) == {key(n) for n in range(1, 20, 2)}
+
+    second = Collector()
+    again = PushReceiver(second, spool=spool, **FAST)  # type: ignore[arg-type]
+    async with again:
+        await second.wait_for(10)
+        # The platform's redeliveries of any of the 20 are still recognised.
+        for n in range(20):
+            assert await post_json(again, voice_report(n)) == 200
+    assert sorted(second.keys) == sorted(key(n) for n in range(1, 20, 2))
+    assert again.stats().duplicates == 20
+    assert pending_keys(spool) == set()
+
+
+def test_a_killed_receiver_loses_no_acknowledged_push(tmp_path: Path) -> None:
+    """SIGKILL a uvicorn process right after its 200s; a new receiver delivers them all.
+
+    Synchronous on purpose: the subprocess does not care about the test's
+    event loop, and the restart half runs on both backends in the test above.
+    """
+    spool = tmp_path / "pushes.sqlite3"
+    script = (
+        "import socket, sys, anyio, uvicorn\n"
+        "from laaffic_async.webhooks import PushReceiver\n"
+        "async def handler(event):\n"
+        "    await anyio.sleep_forever()\n"
+        "app = PushReceiver(handler, spool=sys.argv[1])\n"
+        "sock = socket.socket()\n"
+        "sock.bind(('127.0.0.1', 0))\n"
+        "print(sock.getsockname()[1], flush=True)\n"
+        "uvicorn.Server(uvicorn.Config(app, log_level='critical')).run(sockets=[sock])\n"
+    )
+    bodies = [voice_report(n) for n in range(50)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(spool)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for attempt in range(200):
+                try:
+                    client.get("/")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.01 * attempt)
+            for body in bodies:
+                assert client.post("/", content=json.dumps(body)).status_code == 200
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+    async def restart() -> list[str]:
+        handler = Collector()
+        async with PushReceiver(handler, spool=spool, **FAST):  # type: ignore[arg-type]
+            await handler.wait_for(50)
+        return handler.keys
+
+    assert sorted(anyio.run(restart)) == sorted(key(n) for n in range(50))
+
+
+@pytest.mark.parametrize("durable", [True, False], ids=["sqlite", "memory"])
+async def test_redeliveries_are_recognised_for_the_window_then_forgotten(
+    tmp_path: Path, durable: bool
+) -> None:
+    now = [1_700_000_000.0]
+    handler = Collector()
+    spool = tmp_path / "pushes.sqlite3" if durable else None
+    app = PushReceiver(handler, spool=spool, clock=lambda: now[0], **FAST)  # type: ignore[arg-type]
+    async with app:
+        assert await post_json(app, voice_report(1)) == 200
+        await handler.wait_for(1)
+        for step in (0.5, 0.5, 0.5, 0.5):  # the platform retries every 30 min, 3 times
+            now[0] += step * HOUR
+            assert await post_json(app, voice_report(1)) == 200
+        assert handler.calls[key(1)] == 1
+        now[0] += 3 * HOUR + PRUNE_INTERVAL  # past the 3-hour default window: forgotten
+        assert await post_json(app, voice_report(2)) == 200  # any write prunes
+        assert await post_json(app, voice_report(1)) == 200
+        await handler.wait_for(3)
+    assert handler.calls[key(1)] == 2
+
+
+async def test_the_window_outlives_a_restart(tmp_path: Path) -> None:
+    spool = tmp_path / "pushes.sqlite3"
+    handler = Collector()
+    async with PushReceiver(handler, spool=spool, **FAST) as app:  # type: ignore[arg-type]
+        assert await post_json(app, voice_report(1)) == 200
+        await handler.wait_for(1)
+    async with PushReceiver(handler, spool=spool, **FAST) as app:  # type: ignore[arg-type]
+        assert await post_json(app, voice_report(1)) == 200
+        assert await post_json(app, voice_report(2)) == 200
+        await handler.wait_for(2)
+    assert handler.calls == {key(1): 1, key(2): 1}
+
+
+def test_pending_rows_are_never_pruned() -> None:
+    for spool in (MemorySpool(window=HOUR), SqliteSpool(":memory:", window=HOUR)):
+        spool.open()
+        old, done = parse_push(json.dumps([{"a": 1}]).encode()), parse_push(b'{"voiceId":"d"}')
+        spool.apply([Op("record", pushes=old), Op("record", pushes=done)], 0.0)
+        spool.apply([Op("done", key=done[0].key)], 1.0)
+        load = Op("load")
+        spool.apply([load], 10 * HOUR)  # prunes: the done row goes, the pending one stays
+        assert [p.key for p in load.result] == [old[0].key]
+        again = Op("record", pushes=done)
+        spool.apply([again], 10 * HOUR + 1)
+        assert again.result == done  # forgotten, so new again
+        spool.close()
+
+
+def test_a_failed_transaction_fails_every_op_and_keeps_nothing(tmp_path: Path) -> None:
+    spool = SqliteSpool(tmp_path / "p.sqlite3", window=HOUR)
+    spool.open()
+    pushes = parse_push(b'{"voiceId":"1"}')
+    bad = Op("record", pushes=[*pushes, object()])  # type: ignore[list-item]
+    good = Op("record", pushes=parse_push(b'{"voiceId":"2"}'))
+    spool.apply([good, bad], 0.0)
+    assert good.finished
+    assert bad.finished
+    assert good.error is not None
+    assert good.result == []
+    load = Op("load")
+    spool.apply([load], 1.0)
+    assert load.result == []
+    spool.close()
+    closed = Op("load")
+    spool.apply([closed], 2.0)
+    assert isinstance(closed.error, RuntimeError)
