@@ -1,7 +1,25 @@
 """laaffic-async: an asyncio SDK for the Laaffic voice API (also sold as Itniotech and Onbuka)."""
 
+from ._batch import Batch, BatchProgress
+from ._callcenter_models import (
+    Agent,
+    AgentGroup,
+    AgentPage,
+    AgentRecord,
+    GroupPage,
+    RecordingUrl,
+    Task,
+    TaskPage,
+    TaskSubmission,
+    TaskType,
+    UploadedNumbers,
+)
 from ._client import ITNIOTECH, LAAFFIC, ONBUKA, AsyncClient
 from ._core.retry import RetryPolicy
+from ._core.windows import TimeSlice
+from ._liststream import ListStream
+from ._records import RecordBatch, RecordProgress, RecordStream
+from .callcenter import CallCenter
 from .errors import (
     AgentLimitError,
     ApiError,
@@ -33,6 +51,7 @@ from .errors import (
     TooManyRowsError,
     TransportError,
 )
+from .events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
 
 __version__ = "0.1.0"
@@ -41,12 +60,21 @@ __all__ = [
     "ITNIOTECH",
     "LAAFFIC",
     "ONBUKA",
+    "Agent",
+    "AgentGroup",
     "AgentLimitError",
+    "AgentPage",
+    "AgentRecord",
+    "AgentRinging",
     "ApiError",
     "ApiKeyDisabledError",
     "AsyncClient",
     "AuthenticationError",
+    "Batch",
+    "BatchProgress",
     "Call",
+    "CallCenter",
+    "CallCenterRecord",
     "CallOutcome",
     "CallRecord",
     "Credentials",
@@ -57,26 +85,41 @@ __all__ = [
     "FeeLookupError",
     "FileFormatError",
     "FileTooLargeError",
+    "GroupPage",
     "HttpStatusError",
     "InsufficientBalanceError",
     "InvalidParameterError",
     "IpNotWhitelistedError",
     "IpRestrictedError",
     "LaafficError",
+    "ListStream",
     "MalformedRequestError",
     "OutcomeUnknownError",
     "PaginationError",
     "PermissionDeniedError",
     "PlacedCall",
+    "PushEvent",
     "RateLimitedError",
+    "RecordBatch",
     "RecordPage",
+    "RecordProgress",
+    "RecordStream",
+    "RecordingUrl",
     "RequestValidationError",
     "ResponseFormatError",
     "RetryPolicy",
     "SipBusyError",
+    "Task",
+    "TaskPage",
+    "TaskSubmission",
+    "TaskType",
     "TimeRangeError",
+    "TimeSlice",
     "TimestampExpiredError",
     "TooManyRowsError",
     "TransportError",
+    "UnknownPush",
+    "UploadedNumbers",
+    "VoiceReport",
     "__version__",
 ]

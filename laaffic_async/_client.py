@@ -12,19 +12,29 @@ import logging
 import os
 import random
 import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import anyio
+import anyio.lowlevel
 import httpx
 
+from . import _recordings
+from ._batch import Batch, BatchOptions, BatchProgress, stream_outcomes
+from ._callcenter_models import RecordingUrl
 from ._converter import structure
 from ._core.clock import offset_from_date_header
 from ._core.envelope import decode
 from ._core.requests import ApiRequest, record_query_request, send_sip_request
 from ._core.retry import RetryPolicy, backoff_delay
 from ._core.signing import signed_headers
+from ._limits import DialLimits, positive_int
+from ._records import RecordStream
+from ._transport import PooledTransport
+from .callcenter import CallCenter
 from .errors import (
     HttpStatusError,
     LaafficError,
@@ -35,7 +45,7 @@ from .errors import (
     TimestampExpiredError,
     TransportError,
 )
-from .models import Call, Credentials, PlacedCall, RecordPage
+from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
 
@@ -81,8 +91,16 @@ class AsyncClient:
     :class:`~laaffic_async.errors.OutcomeUnknownError`.  Read-only queries
     are retried on transport errors, 5xx and -15 with backoff and jitter.
 
+    ``concurrency`` and ``calls_per_second`` limit every dialing request of
+    this client, from any task (the pool grows to ``concurrency`` if smaller);
+    :meth:`send_many` batches obey them on top of their own limits.
+
     ``transport`` (an ``httpx.AsyncBaseTransport``) is the test seam: hand it
     ``httpx.ASGITransport(app=Sandbox())`` to talk to the emulator in-process.
+    ``http_backend`` picks the connection pool under httpx when neither is
+    given: ``"pooled"`` (default, our O(1) pool, asyncio and trio),
+    ``"aiohttp"`` (the ``fast`` extra, asyncio only, fastest) or ``"httpx"``
+    (httpcore's own pool).
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
     """
@@ -99,6 +117,9 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
+        concurrency: int | None = None,
+        calls_per_second: float | None = None,
+        http_backend: Literal["pooled", "aiohttp", "httpx"] = "pooled",
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -110,6 +131,11 @@ class AsyncClient:
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
             raise RequestValidationError("max_connections", "must be a positive integer")
+        #: Limits every send_sip/place shares, from any task (None: unlimited).
+        self.limits = DialLimits(concurrency, calls_per_second)
+        if concurrency is not None:
+            # A pool smaller than the concurrency would silently cap it: grow the pool.
+            max_connections = max(max_connections, positive_int("concurrency", concurrency))
         self._credentials = Credentials(api_key, api_secret)
         self.app_id = app_id or _env("LAAFFIC_APP_ID")
         self.base_url = (base_url or _env("LAAFFIC_BASE_URL") or LAAFFIC).rstrip("/") + "/"
@@ -117,9 +143,12 @@ class AsyncClient:
         self.retry = retry or RetryPolicy()
         self._clock_offset = 0.0
         self._owns_http = http_client is None
+        # The pool size send_many checks its concurrency against (unknown for a caller's pool).
+        self._pool_size = max_connections if transport is None and http_client is None else None
+        self._task_group: anyio.abc.TaskGroup | None = None
         if http_client is None:
             http_client = httpx.AsyncClient(
-                transport=transport or self._default_transport(max_connections),
+                transport=transport or self._default_transport(max_connections, http_backend),
                 timeout=timeout,
                 # Proxies from the environment only when the caller builds the client.
                 trust_env=False,
@@ -127,11 +156,23 @@ class AsyncClient:
         self._http = http_client
 
     @staticmethod
-    def _default_transport(max_connections: int) -> httpx.AsyncBaseTransport:
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+    def _default_transport(max_connections: int, backend: str) -> httpx.AsyncBaseTransport:
+        # httpcore's own pool spends CPU per request that grows with connections and
+        # waiters (5-17 ms at 100-200 in flight, see _transport.py); ours stays O(1).
+        if backend == "pooled":
+            return PooledTransport(max_connections=max_connections, verify=True)
+        if backend == "aiohttp":
+            from ._aiohttp import AiohttpTransport
+
+            return AiohttpTransport(max_connections=max_connections, verify=True)
+        if backend == "httpx":
+            limits = httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            )
+            return httpx.AsyncHTTPTransport(limits=limits, verify=True)
+        raise RequestValidationError(
+            "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
         )
-        return httpx.AsyncHTTPTransport(limits=limits, verify=True)
 
     def __repr__(self) -> str:
         return (
@@ -140,6 +181,13 @@ class AsyncClient:
         )
 
     async def __aenter__(self) -> Self:
+        if self._task_group is not None:
+            raise RuntimeError("this AsyncClient is already entered")
+        # The task group batches run in: owned by the client, so no async generator
+        # ever yields from inside one (see _batch.py).
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
         return self
 
     async def __aexit__(
@@ -147,8 +195,24 @@ class AsyncClient:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        try:
+            if task_group is not None:
+                # Batches still running have no consumer left: stop them.
+                task_group.cancel_scope.cancel()
+                try:
+                    return await task_group.__aexit__(exc_type, exc, tb)
+                except BaseExceptionGroup as group:
+                    # Batch tasks never raise, so a group holding only the block's own
+                    # exception is just the task group wrapping it: let it pass unwrapped.
+                    if exc is None or list(group.exceptions) != [exc]:
+                        raise
+            return None
+        finally:
+            # Shielded: a cancelled exit must still close the pooled sockets.
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
 
     async def aclose(self) -> None:
         """Close the pooled connections (unless the caller owns the httpx client)."""
@@ -187,13 +251,93 @@ class AsyncClient:
     async def place(self, call: Call) -> PlacedCall:
         """Place a prepared :class:`~laaffic_async.models.Call` (see :meth:`send_sip`)."""
         request = send_sip_request(call, self.app_id)
-        data = await self.request(request)
+        async with self.limits:
+            data = await self.request(request)
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(
                 f"success without a voice id: {data!r}", endpoint=request.endpoint, request=call
             )
         return PlacedCall(voice_id=str(data), call=request.subject)  # type: ignore[arg-type]
+
+    def send_many(
+        self,
+        calls: Iterable[Call] | AsyncIterable[Call],
+        *,
+        concurrency: int = 50,
+        calls_per_second: float | None = None,
+        retry_busy: bool = True,
+        busy_timeout: float = 300.0,
+        busy_delay: float = 1.0,
+        one_per_account: bool = True,
+        ordered: bool = False,
+        lookahead: int | None = None,
+        progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
+    ) -> AsyncIterator[CallOutcome]:
+        """Place many calls; yield a :class:`CallOutcome` per call as each finishes.
+
+        ``calls`` (an iterable or async iterable of :class:`Call`) is read lazily.
+        ``concurrency`` caps requests in flight (at most ``max_connections``),
+        ``calls_per_second`` their start rate, ``one_per_account`` allows one per
+        account; a -68 is retried with backoff for up to ``busy_timeout`` s.
+        A failed call is an outcome, never an exception.  Details: ``_batch.py``.
+        Needs ``async with AsyncClient(...)``; for immediate cleanup on an early
+        exit use :meth:`batch`.
+        """
+        batch = self.batch(
+            calls,
+            concurrency=concurrency,
+            calls_per_second=calls_per_second,
+            retry_busy=retry_busy,
+            busy_timeout=busy_timeout,
+            busy_delay=busy_delay,
+            one_per_account=one_per_account,
+            ordered=ordered,
+            lookahead=lookahead,
+            progress=progress,
+        )
+        return stream_outcomes(batch)
+
+    def batch(
+        self,
+        calls: Iterable[Call] | AsyncIterable[Call],
+        *,
+        concurrency: int = 50,
+        calls_per_second: float | None = None,
+        retry_busy: bool = True,
+        busy_timeout: float = 300.0,
+        busy_delay: float = 1.0,
+        one_per_account: bool = True,
+        ordered: bool = False,
+        lookahead: int | None = None,
+        progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
+    ) -> Batch:
+        """:meth:`send_many` as ``async with client.batch(calls) as outcomes:``.
+
+        Leaving the block stops the batch and waits until nothing of it runs.
+        """
+        if self._task_group is None:
+            raise RuntimeError(
+                "send_many()/batch() need the client entered: `async with AsyncClient(...) as c:`"
+            )
+        options = BatchOptions(
+            concurrency=concurrency,
+            calls_per_second=calls_per_second,
+            retry_busy=retry_busy,
+            busy_timeout=busy_timeout,
+            busy_delay=busy_delay,
+            one_per_account=one_per_account,
+            ordered=ordered,
+            lookahead=lookahead,
+        )
+        if self._pool_size is not None and concurrency > self._pool_size:
+            raise RequestValidationError(
+                "concurrency",
+                f"exceeds the connection pool (max_connections={self._pool_size}), which would "
+                "cap it silently; pass AsyncClient(max_connections=...) or concurrency=...",
+                concurrency,
+            )
+        return Batch(calls, self.place, options, self._task_group, progress)
 
     async def record_page(
         self,
@@ -226,6 +370,87 @@ class AsyncClient:
                 f"page does not match the documented shape: {exc}", endpoint=request.endpoint
             ) from exc
 
+    def records(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        sip_group_name: str | None = None,
+        phone_name: str | None = None,
+        page_size: int = 100,
+        concurrency: int = 4,
+    ) -> RecordStream:
+        """Every call record submitted in ``[start, end]``, exactly once (voice/recordSipQuery).
+
+        ``async for record in client.records(start, end): ...``, or
+        ``.pages()`` for page-sized batches.  ``start``/``end`` must be aware
+        datetimes, ``end`` not before ``start``, ``start`` inside the API's
+        two months (60 days by :meth:`now`); all checked here, before any
+        request.  Any window length works: it is sliced into 31-day queries,
+        pages fetched ``concurrency`` at a time.  Guarantees and costs:
+        :class:`~laaffic_async.RecordStream`.
+        """
+
+        async def fetch(
+            query_start: datetime, query_end: datetime, current: int, size: int
+        ) -> RecordPage:
+            return await self.record_page(
+                query_start,
+                query_end,
+                current=current,
+                size=size,
+                sip_group_name=sip_group_name,
+                phone_name=phone_name,
+            )
+
+        return RecordStream(
+            fetch,
+            start,
+            end,
+            now=self.now(),
+            page_size=page_size,
+            concurrency=concurrency,
+            sip_group_name=sip_group_name,
+            phone_name=phone_name,
+        )
+
+    # -- call center and recordings (the work lives in callcenter.py and _recordings.py) -----
+
+    @property
+    def call_center(self) -> CallCenter:
+        """Call-center management: agent groups, agents, number lists, dialing tasks."""
+        return CallCenter(self)
+
+    async def record(self, voice_id: str) -> CallRecord:
+        """One call record by its voice id (``GET voice/recordSip/{voiceId}``).
+
+        Raises :class:`~laaffic_async.errors.DataNotFoundError` (-24) for an unknown id.
+        """
+        return await _recordings.fetch_record(self, voice_id)
+
+    async def recording_url(self, recording_file_id: str, source_type: str = "sip") -> RecordingUrl:
+        """A time-limited download link for a recording (voice/getRecordingFileUrl).
+
+        ``recording_file_id`` is :attr:`CallRecord.recording_file_id`;
+        ``source_type`` is ``"sip"`` (phone calls) or ``"group"`` (group calls).
+        """
+        return await _recordings.fetch_recording_url(self, recording_file_id, source_type)
+
+    async def download_recording(
+        self, file_id: str, destination: str | os.PathLike[str], *, source_type: str = "sip"
+    ) -> Path:
+        """Stream a recording to ``destination`` (a file, or a directory to put it in).
+
+        Fetches a fresh link, then writes the body in chunks to a temporary
+        file beside the destination and renames it into place: the whole
+        recording is never held in memory and no partial file is ever left.
+        The link is pre-signed, so no API headers are sent to its host.
+        Raises :class:`~laaffic_async.errors.HttpStatusError` when the download
+        answers an error (the platform sends HTTP 500 with a text reason).
+        Returns the path written.
+        """
+        return await _recordings.download_recording(self, file_id, destination, source_type)
+
     # -- the engine --------------------------------------------------------------------------
 
     def now(self) -> float:
@@ -238,6 +463,9 @@ class AsyncClient:
         Returns the envelope's ``data``.  This is the single network seam
         used by every endpoint method, batching and paging.
         """
+        # A checkpoint first: with an in-process transport nothing below may yield, and a
+        # cancelled caller must still be able to stop here (trio is strict about it).
+        await anyio.lowlevel.checkpoint()
         endpoint = request.endpoint
         attempt = 0
         resigned = False

@@ -84,13 +84,16 @@ class CallOutcome:
 
     Exactly one of ``voice_id`` and ``error`` is set.  An
     :class:`~laaffic_async.errors.OutcomeUnknownError` means the call may
-    have been placed: it was not retried.
+    have been placed: it was not retried.  ``index`` is the call's position
+    in the batch's input, counting from 0, so outcomes that arrive in
+    completion order can be matched to their rows.
     """
 
     call: Call
     voice_id: str | None = None
     error: LaafficError | None = None
     attempts: int = 1
+    index: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -19,7 +19,11 @@ one side cannot hide in the other.
 """
 
 from ._app import ConnectionDropped, Sandbox
+from ._callcenter import CallCenterState
 from ._faults import Faults
+from ._pusher import Pusher, PushJob
+from ._recordings import RecordingState
+from ._seed import LiveCalls, add_call, live_calls, seed_records
 from ._server import serve, serve_in_thread
 from ._state import SandboxState
 from ._store import RecordStore
@@ -31,12 +35,20 @@ __all__ = [
     "SAMPLE_API_KEY",
     "SAMPLE_API_SECRET",
     "SAMPLE_APP_ID",
+    "CallCenterState",
     "ConnectionDropped",
     "Faults",
+    "LiveCalls",
+    "PushJob",
+    "Pusher",
     "RecordStore",
+    "RecordingState",
     "Sandbox",
     "SandboxState",
     "SandboxTransport",
+    "add_call",
+    "live_calls",
+    "seed_records",
     "serve",
     "serve_in_thread",
 ]

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 
-from . import _voice
+from . import _callcenter, _recordings, _voice
 from ._faults import Faults
 from ._routes import RawResponse, Request, Route
 from ._state import TIMESTAMP_TOLERANCE, SandboxState
@@ -29,7 +29,7 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("laaffic_async.sandbox")
 
 #: Every route the sandbox serves; other endpoint modules add theirs here.
-ROUTES: list[Route] = [*_voice.ROUTES]
+ROUTES: list[Route] = [*_voice.ROUTES, *_callcenter.ROUTES, *_recordings.ROUTES]
 
 
 class ConnectionDropped(Exception):
@@ -94,10 +94,19 @@ class Sandbox:
         state.requests[route.endpoint] += 1
         state.in_flight += 1
         state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        account = _voice.account_of(request) if route.endpoint == _voice.SEND_SIP else None
+        if account is not None:
+            state.account_in_flight[account] += 1
+            busiest = state.account_in_flight[account]
+            state.peak_account_in_flight = max(state.peak_account_in_flight, busiest)
         try:
             await self._handle(route, request, send)
         finally:
             state.in_flight -= 1
+            if account is not None:
+                state.account_in_flight[account] -= 1
+                if not state.account_in_flight[account]:
+                    del state.account_in_flight[account]
 
     async def _handle(self, route: Route, request: Request, send: Send) -> None:
         faults = self.faults

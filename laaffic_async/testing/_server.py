@@ -7,10 +7,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ._app import Sandbox
+
+#: Any ASGI application (a :class:`Sandbox`, or a push receiver for the pusher to reach).
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 def _uvicorn() -> Any:
@@ -23,7 +26,7 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
-def _config(sandbox: Sandbox, host: str, port: int, log_level: str) -> Any:
+def _config(sandbox: Sandbox | ASGIApp, host: str, port: int, log_level: str) -> Any:
     uvicorn = _uvicorn()
     return uvicorn.Config(
         sandbox,
@@ -48,15 +51,24 @@ def serve(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, log_level: str = "critical"
+    sandbox: Sandbox | ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "critical",
+    *,
+    prefix: str = "/v3",
 ) -> Iterator[str]:
     """Serve ``sandbox`` on a free local port in a background thread; yield its base URL.
 
     For tests and demos that need a real socket (connection pooling, a
     dropped connection, pushes).  The server stops when the block exits.
+    Any ASGI app may be served (a push receiver, say); the yielded URL is
+    the server's root plus ``prefix``.
     """
     uvicorn = _uvicorn()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and without it every answer (headers, then body) waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
@@ -71,7 +83,7 @@ def serve_in_thread(
             raise RuntimeError("the sandbox server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{bound_port}/v3"
+        yield f"http://{host}:{bound_port}{prefix}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

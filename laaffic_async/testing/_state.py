@@ -11,9 +11,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
+from ._callcenter import CallCenterState
+from ._recordings import RecordingState
 from ._store import RecordStore
 from ._wire import SAMPLE_API_KEY, SAMPLE_API_SECRET, SAMPLE_APP_ID
 
@@ -41,15 +44,24 @@ class SandboxState:
     balance: Decimal | None = None
     rate: Decimal = Decimal("0.012")
     records: RecordStore = attrs.field(factory=RecordStore)
+    #: Agent groups, agents, number lists and tasks (cc/... endpoints).
+    call_center: CallCenterState = attrs.field(factory=CallCenterState)
+    #: Recording bytes and download links (voice/getRecordingFileUrl).
+    recordings: RecordingState = attrs.field(factory=RecordingState)
     rng: random.Random = attrs.field(factory=lambda: random.Random(1630468800), repr=False)
     #: Every sendSip that placed a call, counted per callee: the exactly-once ledger.
     dials_by_callee: Counter[str] = attrs.field(factory=Counter, repr=False)
     #: Every sendSip that placed a call, counted per account.
     dials_by_account: Counter[str] = attrs.field(factory=Counter, repr=False)
     busy_until: dict[str, float] = attrs.field(factory=dict, repr=False)
+    #: Called with each call record sendSip adds (``Pusher.attach`` pushes a report for it).
+    call_listeners: list[Callable[[dict[str, Any]], None]] = attrs.field(factory=list, repr=False)
     #: Requests currently being handled, and the highest that count reached.
     in_flight: int = 0
     peak_in_flight: int = 0
+    #: sendSip requests being handled per account, and the most one account ever had.
+    account_in_flight: Counter[str] = attrs.field(factory=Counter, repr=False)
+    peak_account_in_flight: int = 0
     #: Requests seen per endpoint, and the recordSipQuery windows asked for.
     requests: Counter[str] = attrs.field(factory=Counter, repr=False)
     query_windows: list[tuple[float, float]] = attrs.field(factory=list, repr=False)
@@ -67,4 +79,5 @@ class SandboxState:
         self.requests.clear()
         self.query_windows.clear()
         self.peak_in_flight = self.in_flight
+        self.peak_account_in_flight = max(self.account_in_flight.values(), default=0)
         self.busy_answers = 0

@@ -13,6 +13,17 @@ from ._routes import Request, Route
 from ._state import HORIZON_SECONDS, MAX_WINDOW_SECONDS, SandboxState
 from ._wire import ApiFailure, is_digits, iso, new_voice_id, parse_iso
 
+SEND_SIP = "voice/sendSip"
+
+
+def account_of(request: Request) -> str | None:
+    """The sendSip body's ``account``, if readable (for per-account in-flight counting)."""
+    try:
+        account = request.json_object().get("account")
+    except ApiFailure:
+        return None
+    return account if isinstance(account, str) else None
+
 
 def _param_error(what: str) -> ApiFailure:
     return ApiFailure("-22", f"Parameter exception: {what}")
@@ -56,9 +67,10 @@ def send_sip(state: SandboxState, request: Request) -> Any:
     voice_id = new_voice_id(moment, state.rng)
     while state.records.get(voice_id) is not None:
         voice_id = new_voice_id(moment, state.rng)
-    state.records.add(
-        now, call_record(state, voice_id, moment, callee, display_num, account, called_info)
-    )
+    row = call_record(state, voice_id, moment, callee, display_num, account, called_info)
+    state.records.add(now, row)
+    for listener in state.call_listeners:
+        listener(row)  # e.g. the pusher's hook: the platform pushes a report for each call
     return voice_id
 
 
@@ -147,6 +159,6 @@ def record_sip_query(state: SandboxState, request: Request) -> Any:
 
 
 ROUTES = [
-    Route("POST", "voice/sendSip", send_sip),
+    Route("POST", SEND_SIP, send_sip),
     Route("POST", "voice/recordSipQuery", record_sip_query),
 ]

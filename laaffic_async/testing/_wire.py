@@ -72,3 +72,13 @@ def new_voice_id(moment: datetime, rng: random.Random) -> str:
     """A 19-digit id shaped like the samples' ``2203031113381000002``."""
     stamp = moment.astimezone(PLATFORM_TZ).strftime("%y%m%d%H%M%S")
     return f"{stamp}{rng.randrange(10**7):07d}"
+
+
+def epoch_ms(moment: datetime) -> int:
+    """A time as the voice-report push writes it: epoch milliseconds."""
+    return round(moment.timestamp() * 1000)
+
+
+def platform_time(moment: datetime) -> str:
+    """A time as the call-center pushes write it: ``yyyy-MM-dd HH:mm:ss`` in UTC+8."""
+    return moment.astimezone(PLATFORM_TZ).strftime("%Y-%m-%d %H:%M:%S")
