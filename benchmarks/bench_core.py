@@ -91,12 +91,11 @@ def _microseconds(func: Callable[[], None], repeat: int = 7) -> float:
 
 def run() -> list[dict[str, Any]]:
     """Measure and return one row per operation (medians of 7 runs)."""
-    rows = [
+    return [
         {"operation": "sendSip: build + sign + decode", "us": _microseconds(send_sip_round_trip)},
         {"operation": "100-record page: decode to CallRecord", "us": _microseconds(decode_page)},
-        {"operation": "100-record page: json.loads only (floor)", "us": _microseconds(json_only_page)},
+        {"operation": "100-record page: json.loads only", "us": _microseconds(json_only_page)},
     ]
-    return rows
 
 
 def main() -> None:

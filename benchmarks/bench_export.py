@@ -1,0 +1,403 @@
+"""Record export: ``client.records()`` against plain httpx paging loops, and export memory.
+
+What is measured (same run, same local server, medians over repetitions):
+
+* (a) a plain sequential loop, written the way a user would: ``httpx.AsyncClient``, one
+  31-day window after the other, page after page, ``response.json()``, no models;
+* (b) the same loop fetching each window's pages concurrently (page 1 first for the count,
+  then the rest with a semaphore of the same concurrency), still no models;
+* (c) ``async for record in client.records(start, end, concurrency=c)``: slices, concurrent
+  pages, exactly-once bookkeeping and typed ``CallRecord`` values.
+
+Targets (issue 4): (c) >= 2x (a), and (c) >= 0.67x (b). Then the peak RSS of exporting
+1,000,000 records to CSV with ``export_records`` in a child process of its own (target
+< 150 MB), and with ``--profile`` where ``records()`` spends its time.
+
+The server is ``_records_server.py``: ``_server.py``'s HTTP machinery with a recordSipQuery that
+honours its time window (see there why), optionally holding every answer back ``--latency`` ms
+(default runs: 0 and 5). Run: ``python benchmarks/bench_export.py``
+(``--quick``, ``--records N``, ``--rss-records N``, ``--latency MS``, ``--profile``).
+
+Measured (2-core shared machine, 200,000 records, concurrency 8, medians of 3; the machine is
+noisy, so read the CPU column more than the rate):
+
+=========  ==================================  ==========  ==========  =====  =====
+latency    variant                             records/s   CPU us/rec  x (a)  x (b)
+=========  ==================================  ==========  ==========  =====  =====
+0 ms       (a) httpx sequential loop               93,599         9.8   1.00   1.20
+0 ms       (b) httpx concurrent, no models         77,707        12.0   0.83   1.00
+0 ms       (c) client.records()                    47,291        20.6   0.51   0.61
+5 ms       (a) httpx sequential loop               12,315        22.8   1.00   0.22
+5 ms       (b) httpx concurrent, no models         56,101        15.6   4.56   1.00
+5 ms       (c) client.records()                    36,469        24.1   2.96   0.65
+5 ms       (c') records(), PooledTransport         40,239        20.2   3.27   0.72
+=========  ==================================  ==========  ==========  =====  =====
+
+With no latency every variant is CPU-bound in one Python thread, so concurrency cannot win: the
+sequential loop is the fastest and (c) pays for typed records. Once the server takes any time
+(5 ms is a fast server on a near network; a real remote API takes tens of ms) concurrent pages
+win: (c) is ~3x the sequential loop. Against (b), the gap is building the ``CallRecord`` values
+(about 4 us/record after the converter's fast path, 8 before) plus httpx's default pool; with
+``PooledTransport`` it is 0.72x. Where (c)'s time goes (``--profile``, 30,000 records): decoding
+into models ~30%, httpx/httpcore/h11 ~30%, ``json.loads`` ~6%, the paginator and slicing ~3%.
+
+Export of 1,000,000 records to CSV, child process: peak RSS 64 MB (target < 150 MB), 52 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import io
+import json
+import os
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from _records_server import run_records_server
+from _server import server_stats
+
+from laaffic_async import AsyncClient
+from laaffic_async._export import export_records
+
+API_KEY, API_SECRET = "bDqJFiq9", "7bz1lzh9"
+PAGE_SIZE = 100
+CONCURRENCY = 8
+MAX_WINDOW = timedelta(days=31)
+SECOND = timedelta(seconds=1)
+
+# A variant reads every record of [start, end] and returns how many it saw.
+Variant = Callable[[str, datetime, datetime, int], Coroutine[Any, Any, int]]
+
+
+def signed_headers() -> dict[str, str]:
+    """The four headers of every request, signed afresh (as the vendor's own SDK does)."""
+    timestamp = str(int(time.time()))
+    sign = hashlib.md5((API_KEY + API_SECRET + timestamp).encode()).hexdigest()
+    return {
+        "Content-Type": "application/json;charset=UTF-8",
+        "Api-Key": API_KEY,
+        "Timestamp": timestamp,
+        "Sign": sign,
+    }
+
+
+def windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """What a user writes to respect the 31-day rule: consecutive windows, one second apart."""
+    out = []
+    while start <= end:
+        stop = min(start + MAX_WINDOW, end)
+        out.append((start, stop))
+        start = stop + SECOND
+    return out
+
+
+def _query(current: int, start: datetime, end: datetime) -> dict[str, object]:
+    params = {"strTime": start.isoformat(timespec="seconds"), "endTime": end.isoformat()}
+    return {"current": current, "size": PAGE_SIZE, "params": params}
+
+
+async def _page(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> dict[str, object]:
+    response = await client.post(url, json=body, headers=signed_headers())
+    response.raise_for_status()
+    answer = response.json()
+    if answer.get("status") != "0":
+        raise RuntimeError(f"unexpected answer: {answer!r}")
+    data: dict[str, object] = answer["data"]
+    return data
+
+
+async def sequential_loop(base_url: str, start: datetime, end: datetime, _: int) -> int:
+    """(a) httpx, page after page, no models."""
+    url, seen = f"{base_url}/voice/recordSipQuery", 0
+    async with httpx.AsyncClient() as client:
+        for low, high in windows(start, end):
+            current = 1
+            while True:
+                data = await _page(client, url, _query(current, low, high))
+                seen += len(data["records"])  # type: ignore[arg-type]
+                if current >= data["pages"]:  # type: ignore[operator]
+                    break
+                current += 1
+    return seen
+
+
+async def concurrent_loop(base_url: str, start: datetime, end: datetime, concurrency: int) -> int:
+    """(b) httpx, page 1 for the count, then the other pages concurrently; no models."""
+    url, seen = f"{base_url}/voice/recordSipQuery", 0
+    async with httpx.AsyncClient() as client:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(current: int, low: datetime, high: datetime) -> int:
+            async with semaphore:
+                data = await _page(client, url, _query(current, low, high))
+                return len(data["records"])  # type: ignore[arg-type]
+
+        for low, high in windows(start, end):
+            first = await _page(client, url, _query(1, low, high))
+            seen += len(first["records"])  # type: ignore[arg-type]
+            pages = range(2, int(first["pages"]) + 1)  # type: ignore[call-overload]
+            seen += sum(await asyncio.gather(*(one(p, low, high) for p in pages)))
+    return seen
+
+
+async def sdk_records(
+    base_url: str,
+    start: datetime,
+    end: datetime,
+    concurrency: int,
+    transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+) -> int:
+    """(c) client.records(): typed CallRecords, exactly once (default client unless told)."""
+    seen = 0
+    chosen = None if transport is None else transport()
+    async with AsyncClient(API_KEY, API_SECRET, base_url=base_url, transport=chosen) as client:
+        async for _ in client.records(start, end, page_size=PAGE_SIZE, concurrency=concurrency):
+            seen += 1
+    return seen
+
+
+VARIANTS: dict[str, Variant] = {
+    "(a) httpx sequential loop": sequential_loop,
+    "(b) httpx concurrent loop, no models": concurrent_loop,
+    "(c) client.records()": sdk_records,
+}
+
+# The same records() over the faster transports of laaffic_async (bench_dial.py), if present:
+# they show how much of (c)'s cost is httpx's default connection pool rather than paging.
+try:
+    from laaffic_async._transport import PooledTransport
+
+    async def _pooled(base_url: str, start: datetime, end: datetime, concurrency: int) -> int:
+        return await sdk_records(base_url, start, end, concurrency, PooledTransport)
+
+    VARIANTS["(c') client.records(), PooledTransport"] = _pooled
+except ImportError:  # pragma: no cover - depends on the checkout
+    pass
+try:
+    import aiohttp  # noqa: F401
+
+    from laaffic_async._aiohttp import AiohttpTransport
+
+    async def _aiohttp(base_url: str, start: datetime, end: datetime, concurrency: int) -> int:
+        return await sdk_records(base_url, start, end, concurrency, AiohttpTransport)
+
+    VARIANTS["(c'') client.records(), AiohttpTransport"] = _aiohttp
+except ImportError:  # pragma: no cover - the `fast` extra
+    pass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One variant: medians over the repetitions."""
+
+    variant: str
+    records: int
+    concurrency: int
+    latency_ms: float
+    records_per_s: float
+    cpu_us_per_record: float
+    vs_sequential: float
+    vs_concurrent: float
+    server_busy: float
+
+
+def run(
+    records: int = 200_000,
+    concurrency: int = CONCURRENCY,
+    reps: int = 3,
+    quick: bool = False,
+    latency: float = 0.0,
+) -> list[Row]:
+    """Measure the three variants at one server latency; one row each (for ``run.py``)."""
+    if quick:
+        records, reps = min(records, 30_000), 1
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
+    with run_records_server(records, latency) as (base_url, newest, oldest):
+        start, end = oldest, newest + SECOND
+        for variant in VARIANTS.values():  # warm-up: fills the server's page cache
+            asyncio.run(variant(base_url, start, end, concurrency))
+        for rep in range(reps):
+            for name, variant in VARIANTS.items():
+                _, server0 = server_stats(base_url)
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                seen = asyncio.run(variant(base_url, start, end, concurrency))
+                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+                _, server1 = server_stats(base_url)
+                if seen != records:
+                    raise RuntimeError(f"{name} saw {seen} records, not {records}")
+                samples[name].append((seen / wall, 1e6 * cpu / seen, (server1 - server0) / wall))
+                print(
+                    f"  latency {1000 * latency:g} ms rep {rep + 1}/{reps} {name:<38} "
+                    f"{seen / wall:>9,.0f} records/s "
+                    f"{1e6 * cpu / seen:6.1f} us CPU/record",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    medians = {name: statistics.median(s[0] for s in runs) for name, runs in samples.items()}
+    sequential, concurrent = (
+        medians["(a) httpx sequential loop"],
+        medians["(b) httpx concurrent loop, no models"],
+    )
+    return [
+        Row(
+            variant=name,
+            records=records,
+            concurrency=concurrency,
+            latency_ms=1000 * latency,
+            records_per_s=medians[name],
+            cpu_us_per_record=statistics.median(s[1] for s in runs),
+            vs_sequential=medians[name] / sequential,
+            vs_concurrent=medians[name] / concurrent,
+            server_busy=statistics.median(s[2] for s in runs),
+        )
+        for name, runs in samples.items()
+    ]
+
+
+def format_table(rows: list[Row]) -> str:
+    """A Markdown table of the rows."""
+    lines = [
+        "| server latency | variant | records | conc. | records/s | CPU us/record | x (a) | x (b) "
+        "| server busy |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.latency_ms:g} ms | {row.variant} | {row.records:,} | {row.concurrency} "
+            f"| {row.records_per_s:,.0f} "
+            f"| {row.cpu_us_per_record:.1f} | {row.vs_sequential:.2f} | {row.vs_concurrent:.2f} "
+            f"| {100 * row.server_busy:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """Peak RSS of one export, measured in a child process that only exports."""
+
+    records: int
+    file_format: str
+    peak_rss_mb: float
+    seconds: float
+    file_mb: float
+
+
+async def _export_child(base_url: str, start: str, end: str, out: str, file_format: str) -> None:
+    async with AsyncClient(API_KEY, API_SECRET, base_url=base_url) as client:
+        began = time.perf_counter()
+        result = await export_records(
+            client,
+            datetime.fromisoformat(start),
+            datetime.fromisoformat(end),
+            out,
+            file_format=file_format,
+            concurrency=CONCURRENCY,
+        )
+        elapsed = time.perf_counter() - began
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    print(json.dumps({"rows": result.rows, "peak_kb": peak_kb, "seconds": elapsed}))
+
+
+def measure_memory(records: int = 1_000_000, file_format: str = "csv") -> MemoryRow:
+    """Export ``records`` rows to a temporary file in a fresh process; report its peak RSS."""
+    with (
+        run_records_server(records) as (base_url, newest, oldest),
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        out = os.path.join(scratch, f"calls.{file_format}")
+        child = subprocess.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--export-child",
+                base_url,
+                oldest.isoformat(),
+                (newest + SECOND).isoformat(),
+                out,
+                file_format,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        size = os.path.getsize(out)
+    if report["rows"] != records:
+        raise RuntimeError(f"exported {report['rows']} rows, not {records}")
+    return MemoryRow(records, file_format, report["peak_kb"] / 1024, report["seconds"], size / 1e6)
+
+
+def profile(records: int = 100_000, concurrency: int = CONCURRENCY, top: int = 25) -> str:
+    """cProfile of one ``records()`` run: the functions where the time goes."""
+    with run_records_server(records) as (base_url, newest, oldest):
+        start, end = oldest, newest + SECOND
+        asyncio.run(sdk_records(base_url, start, end, concurrency))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        asyncio.run(sdk_records(base_url, start, end, concurrency))
+        profiler.disable()
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer).sort_stats("tottime")
+    stats.print_stats(top)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="30,000 records, one repetition")
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        action="append",
+        help="server latency in ms, repeatable (default: 0 and 5)",
+    )
+    parser.add_argument("--rss-records", type=int, default=1_000_000, help="0 skips it")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of records()")
+    parser.add_argument("--export-child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.export_child:
+        asyncio.run(_export_child(*args.export_child))
+        return
+    if args.profile:
+        print(profile(min(args.records, 100_000), args.concurrency))
+        return
+    rows = [
+        row
+        for latency in args.latency or [0.0, 5.0]
+        for row in run(args.records, args.concurrency, args.reps, args.quick, latency / 1000)
+    ]
+    print(
+        f"recordSipQuery paging, page size {PAGE_SIZE}, medians of {1 if args.quick else args.reps}"
+    )
+    print(format_table(rows))
+    if args.rss_records:
+        memory = measure_memory(100_000 if args.quick else args.rss_records)
+        print(
+            f"\nexport of {memory.records:,} records to {memory.file_format}: peak RSS "
+            f"{memory.peak_rss_mb:.0f} MB (target < 150 MB), {memory.seconds:.1f} s "
+            f"({memory.records / memory.seconds:,.0f} records/s), file {memory.file_mb:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()

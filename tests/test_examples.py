@@ -1,0 +1,80 @@
+"""The examples and the demo run as a user would run them, against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+from click.testing import CliRunner
+
+from laaffic_async._cli import main
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_example(tmp_path: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAAFFIC_")}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / args[0]), *args[1:]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_dialer_worker(tmp_path: Path) -> None:
+    out = run_example(tmp_path, "dialer_worker.py", "50")
+    assert "placed 50, failed 0, unknown 0" in out
+
+
+def test_nightly_export(tmp_path: Path) -> None:
+    out = run_example(tmp_path, "nightly_export.py", "--days", "40", "--out", "calls.csv")
+    assert "5000 records" in out
+    lines = (tmp_path / "calls.csv").read_text().splitlines()
+    assert lines[0].startswith("voiceId,")
+    assert len(lines) == 5001
+
+
+def test_fastapi_app(tmp_path: Path) -> None:
+    out = run_example(tmp_path, "fastapi_app.py", "--selftest")
+    assert out.startswith("ok: call")
+
+
+def test_dial_many(tmp_path: Path) -> None:
+    assert run_example(tmp_path, "dial_many.py", "40").strip()
+
+
+def test_push_receiver_demo(tmp_path: Path) -> None:
+    out = run_example(tmp_path, "push_receiver.py", "--demo")
+    assert "agent 8001 is ringing" in out
+    assert out.count("ended:") == 3
+
+
+def test_call_center_task(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    for n in range(20):
+        book.active.append([f"9321{n:08d}"])
+    book.save(tmp_path / "numbers.xlsx")
+    out = run_example(tmp_path, "call_center_task.py", "numbers.xlsx")
+    assert "task" in out.lower()
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    out = tmp_path / "demo.csv"
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--calls", "300", "--accounts", "30", "--history", "2000", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "calls placed" in result.stdout
+    assert "300" in result.stdout
+    rows = out.read_text().splitlines()
+    assert len(rows) == 1 + 2300  # header + history + the calls just placed
