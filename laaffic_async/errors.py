@@ -343,6 +343,11 @@ def error_class(endpoint: str, status: str) -> type[ApiError]:
 
     ``endpoint`` may carry a path parameter (``voice/recordSip/123``); the
     longest known prefix decides.  Unknown codes give :class:`ApiError`.
+
+    >>> error_class("voice/sendSip", "-68").__name__
+    'SipBusyError'
+    >>> error_class("cc/seat/query", "-68").__name__
+    'ApiError'
     """
     table = ENDPOINT_ERRORS.get(endpoint)
     if table is None:

@@ -30,6 +30,13 @@ def decode(endpoint: str, status_code: int, body: bytes) -> Any:
     * a body that is not a JSON object with a ``status`` -> :class:`ResponseFormatError`;
     * ``status`` other than ``"0"`` (string or number) -> the endpoint's
       :class:`ApiError` subclass for that code.
+
+    >>> decode("voice/sendSip", 200, b'{"status":"0","reason":"success","data":"22030311"}')
+    '22030311'
+    >>> decode("voice/sendSip", 200, b'{"status":-68,"reason":"busy"}')
+    Traceback (most recent call last):
+    ...
+    laaffic_async.errors.SipBusyError: voice/sendSip: status -68: busy
     """
     if not 200 <= status_code < 300:
         raise HttpStatusError(

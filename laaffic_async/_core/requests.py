@@ -36,8 +36,9 @@ class ApiRequest:
     """One API request, ready to sign and send.
 
     ``endpoint`` is the path relative to the base URL (``voice/sendSip``).
-    ``dials`` marks requests that place calls: those are never re-sent once
-    the body may have reached the server.  ``subject`` is the value the
+    ``dials`` marks requests that must not run twice (sendSip and submitTask
+    place calls; addSeatList and addGroup create things): those are never
+    re-sent once the body may have reached the server.  ``subject`` is the value the
     caller asked for (a :class:`Call`), carried into
     :class:`~laaffic_async.errors.OutcomeUnknownError` for reconciliation.
     """

@@ -18,7 +18,11 @@ CONTENT_TYPE = "application/json;charset=UTF-8"
 
 
 def sign(api_key: str, api_secret: str, timestamp: int) -> str:
-    """Lowercase md5 hex of key + secret + timestamp (the server ignores case)."""
+    """Lowercase md5 hex of key + secret + timestamp (the server ignores case).
+
+    >>> sign("bDqJFiq9", "7bz1lzh9", 1630468800)
+    '05d7a50893e22a5c4bb3216ae3396c7c'
+    """
     raw = f"{api_key}{api_secret}{timestamp}".encode()
     return hashlib.md5(raw, usedforsecurity=False).hexdigest()
 

@@ -1,0 +1,59 @@
+"""Public usage, type-checked by mypy --strict and never run (pytest does not collect it).
+
+If a signature changes in a way that breaks users' typed code, `nox -s typing` fails here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from laaffic_async import (
+    ITNIOTECH,
+    AsyncClient,
+    BatchProgress,
+    Call,
+    CallOutcome,
+    CallRecord,
+    LaafficError,
+    OutcomeUnknownError,
+    PlacedCall,
+    PushEvent,
+    RecordPage,
+    VoiceReport,
+)
+from laaffic_async.testing import Sandbox, SandboxTransport
+from laaffic_async.webhooks import PushReceiver
+
+
+async def usage() -> None:
+    async with AsyncClient(
+        "key", "secret", app_id="app", base_url=ITNIOTECH, transport=SandboxTransport(Sandbox())
+    ) as client:
+        placed: PlacedCall = await client.send_sip("932111111111", account="a")
+        voice_id: str = placed.voice_id
+        progress = BatchProgress()
+        calls = [Call(callee="932111111111", account="a")]
+        async for outcome in client.send_many(calls, concurrency=10, progress=progress):
+            checked: CallOutcome = outcome
+            ok: bool = checked.ok
+            error: LaafficError | None = checked.error
+            unknown = isinstance(error, OutcomeUnknownError)
+            del ok, unknown
+        end = datetime.now(UTC)
+        page: RecordPage = await client.record_page(end - timedelta(days=1), end)
+        async for record in client.records(end - timedelta(days=40), end):
+            row: CallRecord = record
+            cost: Decimal | None = row.cost
+            when: datetime = row.submit_time
+            del cost, when
+        del voice_id, page
+
+
+async def on_push(event: PushEvent) -> None:
+    if isinstance(event, VoiceReport):
+        voice_id: str = event.voice_id
+        del voice_id
+
+
+receiver = PushReceiver(on_push, spool=None)
