@@ -5,9 +5,10 @@ What is measured
 In one process and one run, for concurrency 10, 200 and 500: ``n`` sendSip POSTs (JSON body,
 the four signed headers Content-Type/Api-Key/Timestamp/Sign, the JSON answer decoded and
 checked) with at most ``concurrency`` in flight. For each variant: requests/s (wall clock of
-the sending) and client CPU ms per request (``time.process_time`` of this process around the
-whole run, client set-up included), the median of several repetitions interleaved across
-variants, and the ratio to the plain httpx loop. The variants:
+the sending), client CPU ms per request (``time.process_time`` of this process around the
+whole run, client set-up included; steadier than requests/s on a shared machine), medians of
+the repetitions (interleaved across variants), and ratios to the plain httpx loop (by
+requests/s and by CPU) and to the plain aiohttp loop. The variants:
 
 (a) ``httpx default loop``: what a user writes: ``httpx.AsyncClient()`` with default settings,
     an ``asyncio.Semaphore`` and ``asyncio.gather``.
@@ -17,30 +18,32 @@ variants, and the ratio to the plain httpx loop. The variants:
 (c) ``bare asyncio``: ``asyncio.Protocol`` connections and hand-written HTTP/1.1: the floor.
 (d) ``httpx + PooledTransport``: ``httpx.AsyncClient(transport=PooledTransport(...))``.
 (e) ``httpx + AiohttpTransport``: ``httpx.AsyncClient(transport=AiohttpTransport(...))``.
-Plus ``httpx + httpx-aiohttp`` when that package is installed (for comparison only), and the
-SDK's own ``send_many`` once someone fills in :data:`SDK_SEND_MANY` (absent until then).
-
-Failed requests are counted, not hidden: the default httpx loop hits ``PoolTimeout`` at 500 in
-flight (its pool queue is slower than the 5 s default pool timeout); its requests/s counts only
-successful requests.
+References: ``httpx client alone`` (the same httpx loop over a transport that answers without
+I/O: the floor under any httpx transport), ``httpx + httpx-aiohttp`` when that package is
+installed, and the SDK's own ``send_many`` (:data:`SDK_SEND_MANY`, its section below).
+Failed requests are counted, not hidden; requests/s counts successful requests only. The slow
+httpx-pool loops send fewer requests (``n`` >= 10x the concurrency) to keep a run near 20 min.
 
 The server
 ----------
 ``_server.py``: a raw ``asyncio.Protocol`` HTTP/1.1 keep-alive server in a separate process
-(~16 us of server CPU per request, a capacity of ~60,000 requests/s on one core). The
-``server`` column shows how busy it was (share of one core): far from saturated for every
-variant, so the numbers are the clients'.
+(15-16 us of server CPU per request, ~60,000 requests/s on one core; uvicorn needs ~146 us).
+The ``server busy`` column is its CPU share of one core during each run: at most ~15% for the
+library clients, so the numbers are the clients'.
 
 The profile's lesson
 --------------------
-Profiling the default httpx loop (cProfile and pyinstrument) put >80% of its CPU in httpcore's
-pool bookkeeping (``_assign_requests_to_connections``: every queued request against every
-connection on each request and release, a socket poll per idle connection, keep-alive churn,
-waiters retrying), not in HTTP parsing or sockets. Tuning the limits made it worse. Replacing
-only the pool (``PooledTransport``) gave ~5x; the rest of httpx's cost is its client layer
-(~0.1-0.15 ms per request: URL and header models, cookie extraction) plus h11 in pure Python.
+The default httpx loop spends >80% of its CPU in httpcore's pool bookkeeping, not in HTTP or
+sockets: ``_assign_requests_to_connections`` matches every queued request against every
+connection and polls ~50 idle sockets per request; at 200 in flight it opens a new connection
+per request (keep-alive churn), at 10 each request retries 2.7 times, at 500 most requests end
+in ``PoolTimeout``. Raising the limits does not help. Replacing only the pool
+(``PooledTransport``) gives ~6x at 200; what is left is httpx's client layer (~0.13 ms per
+request with no I/O at all, about a whole aiohttp request) and h11, which is why httpx over
+aiohttp stays near 0.45x of plain aiohttp. Measure the pool before blaming the protocol.
 
-Run: ``python benchmarks/bench_dial.py [--quick] [--reps N]``.
+Run: ``python benchmarks/bench_dial.py [--quick] [--reps N] [--concurrency 10,200]
+[--only NAME]``; :func:`run` returns the rows and :func:`format_table` renders them.
 """
 
 from __future__ import annotations
@@ -54,9 +57,9 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -246,8 +249,20 @@ async def aiohttp_transport_loop(base_url: str, n: int, concurrency: int) -> flo
     return await _httpx_loop(client, base_url, n, concurrency)
 
 
+class _OneChunk(httpx.AsyncByteStream):
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+
 class _CannedTransport(httpx.AsyncBaseTransport):
-    """Answers every request at once, without I/O: what httpx's client layer alone costs."""
+    """Answers every request at once, without I/O: what httpx's client layer alone costs.
+
+    The answer is a stream, as from any real transport (``content=`` would be read up front
+    and skip httpx's response-reading path).
+    """
 
     def __init__(self) -> None:
         self._ids = iter(range(2_203_031_113_381_000_000, 10**19))
@@ -255,8 +270,11 @@ class _CannedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         body = b'{"status":"0","reason":"success","data":"%d"}' % next(self._ids)
-        headers = [(b"Content-Type", b"application/json;charset=UTF-8")]
-        return httpx.Response(200, headers=headers, content=body)
+        headers = [
+            (b"Content-Type", b"application/json;charset=UTF-8"),
+            (b"Content-Length", b"%d" % len(body)),
+        ]
+        return httpx.Response(200, headers=headers, stream=_OneChunk(body))
 
 
 async def httpx_client_alone(base_url: str, n: int, concurrency: int) -> float:
@@ -277,22 +295,18 @@ async def httpx_aiohttp_loop(base_url: str, n: int, concurrency: int) -> float:
 
 # --- The SDK's own send_many -------------------------------------------------------------------
 # The whole SDK path: Call validation, signing per attempt, the batch machinery (lanes, workers,
-# memory streams, outcomes) and envelope decoding, over the client's default transport (or
-# LAAFFIC_BENCH_SDK_TRANSPORT=pooled|aiohttp to measure one explicitly). One account per 8 calls:
+# memory streams, outcomes) and envelope decoding, over the default install's transport and over
+# the fast extra's (http_backend="aiohttp"). One account per 8 calls:
 # send_many allows one call in flight per account, as the API does.
 
 
-def _sdk_transport(concurrency: int) -> httpx.AsyncBaseTransport | None:
-    choice = os.environ.get("LAAFFIC_BENCH_SDK_TRANSPORT", "default")
-    if choice == "pooled":
-        return PooledTransport(max_connections=concurrency)
-    if choice == "aiohttp":
-        return AiohttpTransport(max_connections=concurrency)
-    return None
-
-
-async def sdk_send_many(base_url: str, n: int, concurrency: int) -> float:
+async def sdk_send_many(
+    base_url: str, n: int, concurrency: int, backend: Literal["pooled", "aiohttp"] = "pooled"
+) -> float:
     """The SDK: ``AsyncClient.send_many`` with the pool sized to the concurrency.
+
+    ``backend="pooled"`` is the default install (``PooledTransport``);
+    ``backend="aiohttp"`` is the ``fast`` extra (``AsyncClient(http_backend="aiohttp")``).
 
     Profile (cProfile, concurrency 200, 10,000 calls over AiohttpTransport): the batch
     machinery (producer, lanes, workers, memory streams, outcomes) is ~2% of the CPU and the
@@ -323,7 +337,7 @@ async def sdk_send_many(base_url: str, n: int, concurrency: int) -> float:
         app_id=PAYLOAD["appId"],
         base_url=base_url,
         max_connections=concurrency,
-        transport=_sdk_transport(concurrency),
+        http_backend=backend,
     )
     async with client:
         start = time.perf_counter()
@@ -332,6 +346,11 @@ async def sdk_send_many(base_url: str, n: int, concurrency: int) -> float:
                 assert outcome.error is not None
                 _failed(outcome.error)
         return time.perf_counter() - start
+
+
+async def sdk_send_many_fast(base_url: str, n: int, concurrency: int) -> float:
+    """``send_many`` with the ``fast`` extra: ``AsyncClient(http_backend="aiohttp")``."""
+    return await sdk_send_many(base_url, n, concurrency, backend="aiohttp")
 
 
 SDK_SEND_MANY: Variant | None = sdk_send_many
@@ -355,14 +374,15 @@ def variants() -> dict[str, Variant]:
     else:
         table["httpx + httpx-aiohttp (ref)"] = httpx_aiohttp_loop
     if SDK_SEND_MANY is not None:
-        table["SDK send_many"] = SDK_SEND_MANY
+        table["SDK send_many (default install)"] = SDK_SEND_MANY
+        table["SDK send_many (fast extra, aiohttp)"] = sdk_send_many_fast
     return table
 
 
 BASELINE = "(a) httpx default loop"
 AIOHTTP = "(b) aiohttp loop"
-# The default httpx pool is O(queued x connections) per request: ~300 req/s at 200 in flight.
-# Fewer requests keep a full run near ten minutes; n stays >= 10x the concurrency.
+# The default httpx pool is O(queued x connections) per request: ~260 req/s at 200 in flight.
+# Fewer requests keep a full run near twenty minutes; n stays >= 10x the concurrency.
 SLOW = ("(a) httpx default loop", "(a') httpx tuned limits")
 
 

@@ -1,14 +1,19 @@
-"""AiohttpTransport: httpx's API over aiohttp's connection pool and C HTTP parser (``fast`` extra).
+"""AiohttpTransport: httpx's API over aiohttp's pool and C HTTP parser (the ``fast`` extra).
 
-Why it exists: for many concurrent small calls the HTTP/1.1 machinery under httpx (httpcore,
-h11 in pure Python, anyio streams) costs more CPU than the request itself. aiohttp parses
-responses in C and keeps a cheap pool, so ``httpx.AsyncClient(transport=AiohttpTransport())``
-keeps every httpx feature the SDK uses (timeouts, headers, ``Response``) at roughly the cost of
-aiohttp plus httpx's own client layer (~0.1 ms/request). Numbers: ``benchmarks/bench_dial.py``.
+Why it exists: for many concurrent small calls the machinery under httpx (httpcore's pool, h11
+in pure Python) costs more CPU than the call. ``httpx.AsyncClient(transport=AiohttpTransport())``
+keeps every httpx feature the SDK uses (timeouts, headers, ``Response``, errors) at about the
+cost of aiohttp plus httpx's own client layer. ``benchmarks/bench_dial.py``, 200 in flight:
+2,769 requests/s and 0.36 ms client CPU per request, against 283 (3.5 ms) for a default httpx
+loop (9.8x) and 6,427 (0.16 ms) for a plain aiohttp loop (0.43x). That last ratio has a floor
+we cannot move from here: httpx's client layer alone (URL and header models, cookie
+extraction, ``Response``) costs 0.13 ms per request over a transport that does no I/O, about
+as much as the whole aiohttp loop.
 
-Compared with the ``httpx-aiohttp`` package this one is as fast for our traffic and maps errors
-the way httpx's own transport does (``httpx-aiohttp`` 0.2 maps every ``ClientConnectionError``,
-including a server disconnect, to ``ConnectTimeout``), so it is not a dependency.
+Compared with the ``httpx-aiohttp`` package (0.2) this one is as fast (2,522 requests/s in the
+same run) and maps errors as httpx's own transport does (``httpx-aiohttp`` maps every
+``ClientConnectionError``, a server disconnect included, to ``ConnectTimeout``), so that package
+is not a dependency.
 
 asyncio only: aiohttp does not run on trio; use ``PooledTransport`` there.
 
@@ -17,7 +22,9 @@ connect or pool-wait timeout -> ``ConnectTimeout``; read timeout -> ``ReadTimeou
 before answering or mid-body, malformed response -> ``RemoteProtocolError``; reset while writing
 -> ``WriteError``; other socket errors -> ``ReadError``. aiohttp has no write timeout and does
 not separate waiting for a pooled connection from connecting, so ``pool`` timeouts surface as
-``ConnectTimeout``, never ``PoolTimeout``.
+``ConnectTimeout``, never ``PoolTimeout``. POSTs are never retried; aiohttp itself retries an
+idempotent request (GET, PUT, DELETE...) once when a reused keep-alive connection turns out
+to be closed.
 """
 
 from __future__ import annotations
