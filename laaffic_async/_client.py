@@ -29,7 +29,13 @@ from ._converter import structure
 from ._core.clock import offset_from_date_header
 from ._core.envelope import decode
 from ._core.requests import ApiRequest, record_query_request, send_sip_request
-from ._core.retry import RetryPolicy, backoff_delay
+from ._core.retry import (
+    RetryPolicy,
+    Verdict,
+    after_answer_error,
+    after_transport_failure,
+    backoff_delay,
+)
 from ._core.signing import signed_headers
 from ._limits import DialLimits, positive_int
 from ._records import RecordStream
@@ -480,22 +486,21 @@ class AsyncClient:
                     params=request.params or None,
                     headers=headers,
                 )
-            except _NOT_SENT as exc:
-                if attempt < self.retry.attempts:
-                    await self._pause(attempt, endpoint, exc)
-                    continue
-                raise TransportError(f"{type(exc).__name__}: {exc}", endpoint=endpoint) from exc
             except httpx.TransportError as exc:
-                # The body may have reached the server: for a dialing request that is
-                # an unknown outcome, never a reason to dial again.
-                if request.dials:
-                    raise OutcomeUnknownError(
-                        f"{type(exc).__name__}: {exc}", endpoint=endpoint, request=request.subject
-                    ) from exc
-                if attempt < self.retry.attempts:
+                sent = not isinstance(exc, _NOT_SENT)
+                verdict = after_transport_failure(
+                    self.retry, attempt, sent=sent, dials=request.dials
+                )
+                if verdict is Verdict.RETRY:
                     await self._pause(attempt, endpoint, exc)
                     continue
-                raise TransportError(f"{type(exc).__name__}: {exc}", endpoint=endpoint) from exc
+                message = f"{type(exc).__name__}: {exc}"
+                if verdict is Verdict.UNKNOWN:
+                    # The body may have reached the server: never a reason to dial again.
+                    raise OutcomeUnknownError(
+                        message, endpoint=endpoint, request=request.subject
+                    ) from exc
+                raise TransportError(message, endpoint=endpoint) from exc
             try:
                 return decode(endpoint, response.status_code, response.content)
             except TimestampExpiredError:
@@ -507,12 +512,12 @@ class AsyncClient:
                 resigned = True
                 log.warning("%s: timestamp refused; clock offset now %+.0f s", endpoint, offset)
             except (HttpStatusError, ResponseFormatError, RateLimitedError) as exc:
-                retryable = not isinstance(exc, HttpStatusError) or exc.status_code >= 500
-                if request.dials and retryable and not isinstance(exc, RateLimitedError):
+                verdict = after_answer_error(self.retry, attempt, exc, dials=request.dials)
+                if verdict is Verdict.UNKNOWN:
                     raise OutcomeUnknownError(
                         str(exc), endpoint=endpoint, request=request.subject
                     ) from exc
-                if request.dials or not retryable or attempt >= self.retry.attempts:
+                if verdict is Verdict.RAISE:
                     raise
                 await self._pause(attempt, endpoint, exc)
 

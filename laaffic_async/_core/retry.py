@@ -7,9 +7,19 @@ retried after any transient failure.
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
-__all__ = ["RetryPolicy", "backoff_delay"]
+from ..errors import HttpStatusError, LaafficError, RateLimitedError, ResponseFormatError
+
+__all__ = [
+    "RetryPolicy",
+    "Verdict",
+    "after_answer_error",
+    "after_transport_failure",
+    "backoff_delay",
+]
 
 
 @attrs.frozen
@@ -34,3 +44,43 @@ def backoff_delay(policy: RetryPolicy, retry_number: int, jitter: float) -> floa
     """
     ceiling: float = min(policy.max_delay, policy.base_delay * 2.0 ** (retry_number - 1))
     return ceiling / 2 + ceiling / 2 * jitter
+
+
+class Verdict(enum.Enum):
+    """What to do after a failed attempt."""
+
+    RETRY = "retry"  # safe and worth it: wait (backoff_delay), then send again
+    RAISE = "raise"  # give the failure to the caller as it is
+    UNKNOWN = "unknown"  # the request may have run: raise OutcomeUnknownError, never resend
+
+
+def after_transport_failure(
+    policy: RetryPolicy, attempt: int, *, sent: bool, dials: bool
+) -> Verdict:
+    """The verdict on a network failure.
+
+    ``sent`` is False only when the request provably never left (a refused
+    connect, a pool timeout): then even a dialing request may be retried.
+    """
+    if sent and dials:
+        return Verdict.UNKNOWN
+    return Verdict.RETRY if attempt < policy.attempts else Verdict.RAISE
+
+
+def after_answer_error(
+    policy: RetryPolicy, attempt: int, error: LaafficError, *, dials: bool
+) -> Verdict:
+    """The verdict on an answer that arrived but failed (5xx, bad envelope, -15).
+
+    The server got the request: for a dialing request a 5xx or an unreadable
+    answer leaves the outcome unknown.  -15 ("too frequent") says it did not
+    run, but a dialing request is not retried behind the caller's back.
+    """
+    transient = isinstance(error, (ResponseFormatError, RateLimitedError)) or (
+        isinstance(error, HttpStatusError) and error.status_code >= 500
+    )
+    if not transient:
+        return Verdict.RAISE
+    if dials:
+        return Verdict.RAISE if isinstance(error, RateLimitedError) else Verdict.UNKNOWN
+    return Verdict.RETRY if attempt < policy.attempts else Verdict.RAISE
