@@ -54,7 +54,6 @@ import io
 import json
 import os
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
@@ -71,6 +70,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _records_server import run_records_server
+from _rss import peak_rss_mb
 from _server import server_stats
 
 from laaffic_async import AsyncClient
@@ -311,7 +311,7 @@ async def _export_child(base_url: str, start: str, end: str, out: str, file_form
             concurrency=CONCURRENCY,
         )
         elapsed = time.perf_counter() - began
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    peak_kb = peak_rss_mb() * 1024
     print(json.dumps({"rows": result.rows, "peak_kb": peak_kb, "seconds": elapsed}))
 
 

@@ -6,7 +6,7 @@ The process's resident set size (RSS, psutil) before the batch, then sampled eve
 ``--calls / 20`` outcomes while a generator of ``--calls`` calls (default one million, each a
 fresh :class:`~laaffic_async.Call`, across 10,000 accounts) streams through
 ``AsyncClient.send_many`` against the fast local server of ``_server.py`` (another process),
-plus the peak RSS the kernel recorded (``ru_maxrss``). "Flat" means the RSS of the last
+plus the peak RSS the kernel recorded (``VmHWM``, see ``_rss.py``). "Flat" means the RSS of the last
 samples is within a few MB of the first ones: nothing grows with the number of calls.
 
 Why it stays flat
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ import psutil
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from _rss import peak_rss_mb
 from _server import run_server
 
 from laaffic_async import AsyncClient, BatchProgress, Call
@@ -90,7 +90,7 @@ async def measure(base_url: str, n: int, concurrency: int, kind: str) -> dict[st
     return {
         "before": before,
         "samples": samples,
-        "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        "peak": peak_rss_mb(),
         "elapsed": elapsed,
         "progress": progress,
     }

@@ -107,9 +107,18 @@ from ._core.pushes import PushFormatError, parse_push
 from ._core.retry import RetryPolicy
 from ._pushdelivery import Counters, Dispatcher, Handler, PushStats, SpoolWriter
 from ._spool import MemorySpool, Spool, SqliteSpool
-from .events import PushEvent
+from .events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 
-__all__ = ["PushReceiver", "PushStats"]
+# The events are re-exported so a receiver module needs one import.
+__all__ = [
+    "AgentRinging",
+    "CallCenterRecord",
+    "PushEvent",
+    "PushReceiver",
+    "PushStats",
+    "UnknownPush",
+    "VoiceReport",
+]
 
 log = logging.getLogger("laaffic_async.webhooks")
 
