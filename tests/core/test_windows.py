@@ -49,6 +49,8 @@ def later(start: datetime, length: timedelta) -> datetime:
     """``start + length`` in elapsed time, expressed in ``start``'s zone (never imaginary)."""
     assert start.tzinfo is not None
     return (start.astimezone(UTC) + length).astimezone(start.tzinfo)
+
+
 lengths = st.one_of(
     st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=200)),
     # Right at the multiples of a slice, where off-by-one errors live.
