@@ -26,8 +26,6 @@ import contextlib
 import json
 import math
 import os
-import selectors
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -202,36 +200,14 @@ def run_records_server(
     """
     newest = int(time.time()) - 60
     table = _Table(total_records, newest)
-    proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), str(total_records), str(newest), str(latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            if not sel.select(timeout=30):
-                raise RuntimeError("records server did not start within 30 s")
-        line = proc.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"records server failed to start: {line!r}")
+    args = [os.path.abspath(__file__), str(total_records), str(newest), str(latency)]
+    with _server.spawn(args, "records server") as port:
         oldest = newest - table.spacing * (total_records - 1)
         yield (
-            f"http://127.0.0.1:{int(line.split()[1])}/v3",
+            f"http://127.0.0.1:{port}/v3",
             datetime.fromtimestamp(newest, UTC),
             datetime.fromtimestamp(oldest, UTC),
         )
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 if __name__ == "__main__":

@@ -200,23 +200,22 @@ async def _serve(total_records: int) -> None:
 
 
 @contextlib.contextmanager
-def run_server(total_records: int = 200_000) -> Iterator[str]:
-    """Start the server in a separate process; yield its base URL (``http://127.0.0.1:N/v3``)."""
-    proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--serve", str(total_records)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+def spawn(args: list[str], what: str = "benchmark server") -> Iterator[int]:
+    """Run ``python args...`` (a server printing ``PORT n``); yield n; stop it on exit.
+
+    The child stops when its stdin closes, so a crashed benchmark leaves no server behind.
+    """
+    proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ)
             if not sel.select(timeout=30):
-                raise RuntimeError("benchmark server did not start within 30 s")
+                raise RuntimeError(f"{what} did not start within 30 s")
         line = proc.stdout.readline().decode()
         if not line.startswith("PORT "):
-            raise RuntimeError(f"benchmark server failed to start: {line!r}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/v3"
+            raise RuntimeError(f"{what} failed to start: {line!r}")
+        yield int(line.split()[1])
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
@@ -227,6 +226,13 @@ def run_server(total_records: int = 200_000) -> Iterator[str]:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@contextlib.contextmanager
+def run_server(total_records: int = 200_000) -> Iterator[str]:
+    """Start the server in a separate process; yield its base URL (``http://127.0.0.1:N/v3``)."""
+    with spawn([os.path.abspath(__file__), "--serve", str(total_records)]) as port:
+        yield f"http://127.0.0.1:{port}/v3"
 
 
 def server_stats(base_url: str) -> tuple[int, float]:
