@@ -131,16 +131,9 @@ async def _dial(
         for n in range(options.calls)
     )
     progress = BatchProgress()
-
-    def tick(p: BatchProgress) -> None:
-        say("dial", p.done, options.calls)
-
     started = time.perf_counter()
-    async for outcome in client.send_many(
-        calls, concurrency=options.concurrency, progress=progress
-    ):
-        tick(progress)
-        del outcome
+    async for _ in client.send_many(calls, concurrency=options.concurrency, progress=progress):
+        say("dial", progress.done, options.calls)
     summary.dial_seconds = time.perf_counter() - started
     summary.placed, summary.failed, summary.unknown = (
         progress.placed,
