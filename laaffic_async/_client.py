@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +23,7 @@ import anyio.lowlevel
 import httpx
 
 from . import _recordings
+from ._aiohttp import AiohttpTransport
 from ._batch import Batch, BatchOptions, BatchProgress, stream_outcomes
 from ._callcenter_models import RecordingUrl
 from ._converter import structure
@@ -152,9 +153,17 @@ class AsyncClient:
         # The pool size send_many checks its concurrency against (unknown for a caller's pool).
         self._pool_size = max_connections if transport is None and http_client is None else None
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._timeout = httpx.Timeout(timeout).as_dict()
+        # With the fast extra and no caller transport, API calls skip httpx's client layer
+        # (as costly as a whole aiohttp request); downloads still stream through httpx.
+        self._direct: AiohttpTransport | None = None
         if http_client is None:
+            if transport is None:
+                transport = self._default_transport(max_connections, http_backend)
+                if isinstance(transport, AiohttpTransport):
+                    self._direct = transport
             http_client = httpx.AsyncClient(
-                transport=transport or self._default_transport(max_connections, http_backend),
+                transport=transport,
                 timeout=timeout,
                 # Proxies from the environment only when the caller builds the client.
                 trust_env=False,
@@ -168,8 +177,6 @@ class AsyncClient:
         if backend == "pooled":
             return PooledTransport(max_connections=max_connections, verify=True)
         if backend == "aiohttp":
-            from ._aiohttp import AiohttpTransport
-
             return AiohttpTransport(max_connections=max_connections, verify=True)
         if backend == "httpx":
             limits = httpx.Limits(
@@ -475,17 +482,33 @@ class AsyncClient:
         endpoint = request.endpoint
         attempt = 0
         resigned = False
+        answer_headers: Mapping[str, str]
         while True:
             attempt += 1
             headers = signed_headers(self._credentials, int(self.now()))
             try:
-                response = await self._http.request(
-                    request.method,
-                    self.base_url + endpoint,
-                    content=request.body,
-                    params=request.params or None,
-                    headers=headers,
-                )
+                if self._direct is None:
+                    response = await self._http.request(
+                        request.method,
+                        self.base_url + endpoint,
+                        content=request.body,
+                        params=request.params or None,
+                        headers=headers,
+                    )
+                    status, content, answer_headers = (
+                        response.status_code,
+                        response.content,
+                        response.headers,
+                    )
+                else:
+                    status, content, answer_headers = await self._direct.exchange(
+                        request.method,
+                        self.base_url + endpoint,
+                        content=request.body,
+                        params=request.params,
+                        headers=headers,
+                        timeout=self._timeout,
+                    )
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 verdict = after_transport_failure(
@@ -502,9 +525,9 @@ class AsyncClient:
                     ) from exc
                 raise TransportError(message, endpoint=endpoint) from exc
             try:
-                return decode(endpoint, response.status_code, response.content)
+                return decode(endpoint, status, content)
             except TimestampExpiredError:
-                offset = offset_from_date_header(response.headers.get("date"), time.time())
+                offset = offset_from_date_header(answer_headers.get("date"), time.time())
                 if resigned or offset is None:
                     raise
                 # -16 says the call did not run; sign again with the server's time.
