@@ -425,6 +425,7 @@ class AsyncClient:
             concurrency=concurrency,
             sip_group_name=sip_group_name,
             phone_name=phone_name,
+            task_group=lambda: self._task_group,
         )
 
     # -- call center and recordings (the work lives in callcenter.py and _recordings.py) -----

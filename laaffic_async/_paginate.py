@@ -32,18 +32,25 @@ What it guarantees
 
 How it runs (structured concurrency, asyncio and trio)
 ------------------------------------------------------
-The generator never yields inside a task group or cancel scope.  It works
-in rounds: when the next chunk to deliver is not ready, it opens a task
-group, fetches up to ``prefetch`` chunks in delivery order with at most
-``concurrency`` requests in flight, leaves the task group when all are
-done, then yields the ready chunks.  Breaking out of the ``async for``
-therefore leaves nothing running.  The first page of every list must be
-answered before its other chunks are planned; first pages of later lists
-are fetched early, alongside an earlier list's chunks.
+The generator never yields inside a task group or cancel scope.  Given a
+``task_group`` that someone else owns (an entered ``AsyncClient``'s), it
+*streams*: ``concurrency`` fetch workers run there in a cancel scope of
+their own, keep ``prefetch`` chunks planned ahead in delivery order, and
+the generator only waits for the next chunk to land; closing the generator
+cancels that scope.  Without one it works in *rounds*: when the next chunk
+is not ready, it opens a task group, fetches up to ``prefetch`` chunks,
+leaves the group when all are done, then yields them, so nothing runs
+between two steps.  Rounds cost throughput (no request is in flight while
+a round's chunks are handed out, and a round's last requests run with
+fewer beside them); streaming keeps ``concurrency`` requests in flight.
+The first page of every list must be answered before its other chunks are
+planned; first pages of later lists are fetched early, alongside an
+earlier list's chunks.
 
 Errors: each ``fetch`` is expected to retry what is safe to retry (the
-client does); the first exception a fetch raises cancels the round and is
-raised from the ``async for`` unchanged (no exception group).
+client does); the first exception a fetch raises stops the fetching and is
+raised from the ``async for`` (unchanged, no exception group) once the
+chunks before the failed one are delivered.
 """
 
 from __future__ import annotations
@@ -125,6 +132,7 @@ async def walk_pages(
     order: OrderTracker | None = None,
     max_refetch: int = 8,
     describe: Callable[[int], str] | None = None,
+    task_group: TaskGroup | None = None,
 ) -> AsyncGenerator[Chunk[T], None]:
     """Yield every chunk of every list in ``sources``, in order (see the module doc).
 
@@ -138,6 +146,8 @@ async def walk_pages(
     * ``max_refetch``: how many extra rounds a chunk may need while its list
       keeps growing before :class:`~laaffic_async.errors.PaginationError`.
     * ``describe``: names list ``i`` in error messages (``"slice 2 (...)"``).
+    * ``task_group``: a running task group the fetch workers may live in
+      (streaming); without one, chunks are fetched in rounds.
     """
     walker = _Walker(
         [_List(fetch) for fetch in sources],
@@ -150,14 +160,43 @@ async def walk_pages(
         max_refetch=max_refetch,
         describe=describe or (lambda index: f"list {index}"),
     )
-    while True:
-        chunk = walker.pop_ready()
-        if chunk is not None:
-            yield chunk
-        elif walker.finished:
-            return
-        else:
-            await walker.fetch_round()
+    if task_group is None:
+        while True:
+            chunk = walker.pop_ready()
+            if chunk is not None:
+                yield chunk
+            elif walker.finished:
+                return
+            else:
+                await walker.fetch_round()
+    pump = _Pump(walker)
+    task_group.start_soon(pump.run)
+    try:
+        while True:
+            # The workers keep chunks ready, so this loop may never wait: without a
+            # checkpoint of its own a cancelled consumer would run on to the end (on asyncio,
+            # a cancel scope only reaches a task that is suspended and not already woken).
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            chunk = walker.pop_ready()
+            if chunk is not None:
+                pump.notify()  # room for one more chunk ahead
+                yield chunk
+            elif walker.finished:
+                return
+            elif pump.failure is not None:
+                raise pump.failure
+            elif pump.stopped:
+                raise RuntimeError("the task group paging ran in was closed mid-walk")
+            else:
+                await pump.changed()
+    finally:
+        # Stop the workers and wait for them (shielded: this also runs when cancelled), so
+        # that no request of this walk is in flight once the generator is closed.
+        pump.scope.cancel()
+        if pump.started:
+            with anyio.CancelScope(shield=True):
+                while not pump.stopped:
+                    await pump.changed()
 
 
 @attrs.define
@@ -173,6 +212,7 @@ class _Walker(Generic[T]):
     describe: Callable[[int], str]
     held: dict[tuple[int, int], list[T]] = attrs.field(factory=dict)
     cursor: tuple[int, int] = (0, 0)
+    in_flight: int = 0
 
     @property
     def finished(self) -> bool:
@@ -188,9 +228,21 @@ class _Walker(Generic[T]):
         self.cursor = (source + 1, 0) if index + 1 >= walked.count else (source, index + 1)
         return Chunk(source, index + 1, walked.count, walked.total, items)
 
-    def plan(self) -> list[tuple[int, int]]:
-        """The next chunks to fetch, in delivery order, within the prefetch budget."""
-        budget = max(1, self.prefetch - len(self.held))
+    @property
+    def planned(self) -> bool:
+        """True once every chunk of every list is scheduled."""
+        return all(w.total is not None and w.scheduled >= w.count for w in self.lists)
+
+    def plan(self, limit: int | None = None) -> list[tuple[int, int]]:
+        """The next chunks to fetch, in delivery order, within the prefetch budget.
+
+        Rounds (no ``limit``) always get at least one; streaming asks for up
+        to ``limit`` and gets none while ``prefetch`` chunks are held or in flight.
+        """
+        budget = self.prefetch - len(self.held) - self.in_flight
+        budget = max(1, budget) if limit is None else min(limit, budget)
+        if budget <= 0:
+            return []
         jobs: list[tuple[int, int]] = []
         for source in range(self.cursor[0], len(self.lists)):
             walked = self.lists[source]
@@ -218,7 +270,7 @@ class _Walker(Generic[T]):
             while jobs:
                 key = jobs.popleft()
                 try:
-                    self.held[key] = await self._chunk(*key)
+                    await self.fetch(key)
                 except Exception as exc:  # the first failure ends the round
                     failures.append(exc)
                     group.cancel_scope.cancel()
@@ -229,6 +281,13 @@ class _Walker(Generic[T]):
                 group.start_soon(worker, group)
         if failures:
             raise failures[0]
+
+    async def fetch(self, key: tuple[int, int]) -> None:
+        self.in_flight += 1
+        try:
+            self.held[key] = await self._chunk(*key)
+        finally:
+            self.in_flight -= 1
 
     async def _page(self, source: int, current: int) -> PageLike[T]:
         walked = self.lists[source]
@@ -274,3 +333,55 @@ class _Walker(Generic[T]):
             f"{self.max_refetch} extra rounds (the list grows faster than it can be paged, "
             "or the server answers short pages)"
         )
+
+
+@attrs.define
+class _Pump(Generic[T]):
+    """Streaming mode: fetch workers in someone else's task group, under a scope of ours."""
+
+    walker: _Walker[T]
+    scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
+    failure: Exception | None = None
+    started: bool = False
+    stopped: bool = False
+    _event: anyio.Event = attrs.field(factory=anyio.Event)
+
+    def notify(self) -> None:
+        """Wake whoever waits: a chunk landed, a job failed, or the consumer made room."""
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def changed(self) -> None:
+        await self._event.wait()
+
+    async def run(self) -> None:
+        if self.scope.cancel_called:
+            return  # closed before this task got to run: nothing to stop, nobody waits
+        self.started = True
+        try:
+            with self.scope:
+                async with anyio.create_task_group() as group:
+                    for _ in range(self.walker.concurrency):
+                        group.start_soon(self._worker)
+        finally:
+            self.stopped = True
+            self.notify()
+
+    async def _worker(self) -> None:
+        walker = self.walker
+        while True:
+            jobs = walker.plan(limit=1)
+            if not jobs:
+                if walker.planned:
+                    return
+                await self.changed()  # a page 1 answered, or the consumer took a chunk
+                continue
+            try:
+                await walker.fetch(jobs[0])
+            except Exception as exc:
+                # Never into the owner's task group: the consumer raises it.
+                self.failure = self.failure or exc
+                self.scope.cancel()
+                return
+            finally:
+                self.notify()

@@ -12,6 +12,7 @@ from contextlib import aclosing
 from datetime import datetime
 
 import attrs
+from anyio.abc import TaskGroup
 
 from . import _validators as v
 from ._core.paging import OrderTracker
@@ -107,10 +108,14 @@ class RecordStream:
     ``concurrency`` pages; about 1,600 records at the defaults) however
     many records the window holds: no set of seen ids is kept (exporting
     1,000,000 records to CSV peaked at 64 MB RSS, benchmarks/bench_export.py).
-    Pages are fetched in rounds of ``prefetch`` that finish before records
-    are handed out, so nothing runs in the background between two ``async
-    for`` steps and breaking out early leaves nothing behind.  A slice that
-    grows while it is paged costs up to one extra request per page.
+    Inside ``async with AsyncClient(...)`` pages are fetched by workers in
+    the client's task group, ``concurrency`` in flight all the time, while
+    records are handed out; closing the iteration (``aclosing``, ``break``
+    in an ``async with`` block's loop, or cancellation) stops them.  On a
+    client that is not entered they are fetched in rounds of ``prefetch``
+    that finish before records are handed out (slower: nothing is in flight
+    meanwhile).  A slice that grows while it is paged costs up to one extra
+    request per page.
     Transport errors, 5xx and -15 are retried by the client (its
     :class:`~laaffic_async.RetryPolicy`); any other
     :class:`~laaffic_async.errors.ApiError` (-25 out of range, -22) is raised
@@ -133,6 +138,7 @@ class RecordStream:
         prefetch: int | None = None,
         sip_group_name: str | None = None,
         phone_name: str | None = None,
+        task_group: Callable[[], TaskGroup | None] | None = None,
     ) -> None:
         window = check_window(start, end, now)
         self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
@@ -149,6 +155,8 @@ class RecordStream:
         self.slices: tuple[TimeSlice, ...] = tuple(slice_window(*window))
         self.progress = RecordProgress(slices=len(self.slices))
         self._fetch = fetch
+        # Asked at each iteration: the client may be entered after records() was called.
+        self._task_group = task_group or (lambda: None)
 
     def __repr__(self) -> str:
         return (
@@ -184,6 +192,7 @@ class RecordStream:
             identity=_voice_id,
             order=OrderTracker(),
             describe=lambda index: _describe(self.slices[index]),
+            task_group=self._task_group(),
         )
         async with aclosing(chunks):
             async for chunk in chunks:

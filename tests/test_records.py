@@ -310,6 +310,43 @@ async def test_filters_are_sent_and_concurrency_is_bounded() -> None:
     assert all(r.phone_name == "sip007" for r in only)
 
 
+async def test_an_entered_client_keeps_pages_in_flight_while_records_are_consumed() -> None:
+    sandbox = Sandbox(faults=Faults(latency=0.01))
+    now = whole_now()
+    seed_records(sandbox, 2_000, now - 5 * DAY, now, seed=6)
+    async with make_client(sandbox) as client:
+        stream = client.records(now - 5 * DAY, now, page_size=10, concurrency=4)
+        async with aclosing(stream.__aiter__()) as records:
+            await records.__anext__()
+            # The consumer is busy elsewhere; the client's workers fetch ahead meanwhile,
+            # up to the prefetch bound (4 x concurrency pages) and no further.
+            with anyio.fail_after(10):
+                while sandbox.state.requests["voice/recordSipQuery"] < 1 + 16:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.1)
+            assert sandbox.state.requests["voice/recordSipQuery"] == 1 + 16
+            assert sandbox.state.peak_in_flight == 4
+        assert sandbox.state.in_flight == 0
+
+
+async def test_a_client_that_is_not_entered_pages_in_rounds(sandbox: Sandbox) -> None:
+    now = whole_now()
+    ids = seed_records(sandbox, 1_000, now - 40 * DAY, now, seed=7)
+    client = make_client(sandbox)
+    try:
+        stream = client.records(now - 40 * DAY, now, page_size=50, concurrency=4)
+        async with aclosing(stream.__aiter__()) as records:
+            first = await records.__anext__()
+            sent = sandbox.state.requests["voice/recordSipQuery"]
+            await anyio.sleep(0.05)
+            # Nothing runs between two steps: no task group of the client's to run in.
+            assert sandbox.state.requests["voice/recordSipQuery"] == sent
+            rest = [record.voice_id async for record in records]
+        assert sorted([first.voice_id, *rest]) == sorted(ids)
+    finally:
+        await client.aclose()
+
+
 async def test_breaking_out_early_leaves_the_client_usable(sandbox: Sandbox) -> None:
     now = whole_now()
     seed_records(sandbox, 2_000, now - 5 * DAY, now, seed=2)
