@@ -62,7 +62,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -162,12 +162,12 @@ async def sdk_records(
     start: datetime,
     end: datetime,
     concurrency: int,
-    transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    backend: Literal["pooled", "aiohttp"] = "pooled",
 ) -> int:
-    """(c) client.records(): typed CallRecords, exactly once (default client unless told)."""
+    """(c) client.records(): typed CallRecords, exactly once (the default install)."""
     seen = 0
-    chosen = None if transport is None else transport()
-    async with AsyncClient(API_KEY, API_SECRET, base_url=base_url, transport=chosen) as client:
+    client = AsyncClient(API_KEY, API_SECRET, base_url=base_url, http_backend=backend)
+    async with client:
         async for _ in client.records(start, end, page_size=PAGE_SIZE, concurrency=concurrency):
             seen += 1
     return seen
@@ -179,26 +179,14 @@ VARIANTS: dict[str, Variant] = {
     "(c) client.records()": sdk_records,
 }
 
-# The same records() over the faster transports of laaffic_async (bench_dial.py), if present:
-# they show how much of (c)'s cost is httpx's default connection pool rather than paging.
-try:
-    from laaffic_async._transport import PooledTransport
-
-    async def _pooled(base_url: str, start: datetime, end: datetime, concurrency: int) -> int:
-        return await sdk_records(base_url, start, end, concurrency, PooledTransport)
-
-    VARIANTS["(c') client.records(), PooledTransport"] = _pooled
-except ImportError:  # pragma: no cover - depends on the checkout
-    pass
+# The same records() with the fast extra (AsyncClient(http_backend="aiohttp")), if installed.
 try:
     import aiohttp  # noqa: F401
 
-    from laaffic_async._aiohttp import AiohttpTransport
+    async def _fast(base_url: str, start: datetime, end: datetime, concurrency: int) -> int:
+        return await sdk_records(base_url, start, end, concurrency, backend="aiohttp")
 
-    async def _aiohttp(base_url: str, start: datetime, end: datetime, concurrency: int) -> int:
-        return await sdk_records(base_url, start, end, concurrency, AiohttpTransport)
-
-    VARIANTS["(c'') client.records(), AiohttpTransport"] = _aiohttp
+    VARIANTS["(c') client.records(), fast extra"] = _fast
 except ImportError:  # pragma: no cover - the `fast` extra
     pass
 
@@ -224,17 +212,26 @@ def run(
     reps: int = 3,
     quick: bool = False,
     latency: float = 0.0,
+    only: str = "",
 ) -> list[Row]:
-    """Measure the three variants at one server latency; one row each (for ``run.py``)."""
+    """Measure the variants at one server latency; one row each (for ``run.py``).
+
+    ``only`` keeps the variants whose name contains it, besides (a) and (b) (the ratios').
+    """
     if quick:
         records, reps = min(records, 30_000), 1
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
+    chosen = {
+        name: variant
+        for name, variant in VARIANTS.items()
+        if name.startswith(("(a)", "(b)")) or only in name
+    }
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in chosen}
     with run_records_server(records, latency) as (base_url, newest, oldest):
         start, end = oldest, newest + SECOND
-        for variant in VARIANTS.values():  # warm-up: fills the server's page cache
+        for variant in chosen.values():  # warm-up: fills the server's page cache
             asyncio.run(variant(base_url, start, end, concurrency))
         for rep in range(reps):
-            for name, variant in VARIANTS.items():
+            for name, variant in chosen.items():
                 _, server0 = server_stats(base_url)
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 seen = asyncio.run(variant(base_url, start, end, concurrency))
@@ -373,6 +370,7 @@ def main() -> None:
     )
     parser.add_argument("--rss-records", type=int, default=1_000_000, help="0 skips it")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of records()")
+    parser.add_argument("--only", default="", help="variant name substring, besides (a) and (b)")
     parser.add_argument("--export-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
@@ -384,7 +382,9 @@ def main() -> None:
     rows = [
         row
         for latency in args.latency or [0.0, 5.0]
-        for row in run(args.records, args.concurrency, args.reps, args.quick, latency / 1000)
+        for row in run(
+            args.records, args.concurrency, args.reps, args.quick, latency / 1000, args.only
+        )
     ]
     print(
         f"recordSipQuery paging, page size {PAGE_SIZE}, medians of {1 if args.quick else args.reps}"
