@@ -123,17 +123,33 @@ _FLAT_TYPES = {
 }
 
 
+# The common case of each flat field type, inlined into the generated hook as an expression
+# of ``v`` (the wire value); anything else goes to the field's registered hook.
+_INLINE: dict[Any, str] = {
+    str: "v if type(v) is str else {h}(v, {t})",
+    str | None: "(v or None) if type(v) is str else {h}(v, {t})",
+    int: "v if type(v) is int else {h}(v, {t})",
+    int | None: "v if type(v) is int else {h}(v, {t})",
+    datetime: "fromiso(v) if type(v) is str else {h}(v, {t})",
+    datetime | None: "fromiso(v) if type(v) is str and v else {h}(v, {t})",
+    Decimal: "Decimal(v) if type(v) is str and v else {h}(v, {t})",
+    Decimal | None: "Decimal(v) if type(v) is str and v else {h}(v, {t})",
+}
+
+
 def _flat_fast_path(
     cls: type[Any], conv: Converter, detailed: Callable[[Any, Any], Any]
 ) -> Callable[[Any, Any], Any] | None:
     """A faster twin of cattrs' hook for flat records such as ``CallRecord``, or None.
 
-    Same field hooks, but positional arguments and no per-field bookkeeping:
-    decoding a 100-row recordSipQuery page was the largest SDK-side cost of
-    ``records()`` (benchmarks/bench_export.py), and this takes about a quarter
-    off it.  Any failure re-runs the detailed hook, which raises the error
-    naming the field (or, for an absent field with a default, succeeds): the
-    results are the detailed hook's in every case.
+    Same rules, but positional arguments, no per-field bookkeeping, and the
+    usual wire type of each field converted inline (a string time straight to
+    ``datetime.fromisoformat``): decoding a 100-row recordSipQuery page was
+    the largest SDK-side cost of ``records()`` (benchmarks/bench_export.py).
+    Any other value goes through the field's registered hook, and any failure
+    (a time without an offset included) re-runs the detailed hook, which
+    raises the error naming the field (or, for an absent field with a
+    default, succeeds): the results are the detailed hook's in every case.
     """
     try:
         hints = typing.get_type_hints(cls)
@@ -145,24 +161,38 @@ def _flat_fast_path(
             return None
         if field.default is not attrs.NOTHING and field.default is not None:
             return None
-    namespace: dict[str, Any] = {"cls": cls, "detailed": detailed}
-    arguments = []
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "detailed": detailed,
+        "fromiso": datetime.fromisoformat,
+        "Decimal": Decimal,
+    }
+    lines = ["def fast(o, t):", "    try:", "        g = o.get"]
     for index, field in enumerate(fields):
-        namespace[f"h{index}"] = conv.get_structure_hook(hints[field.name])
-        namespace[f"t{index}"] = hints[field.name]
+        hint = hints[field.name]
+        namespace[f"h{index}"] = conv.get_structure_hook(hint)
+        namespace[f"t{index}"] = hint
         key = repr(camel(field.name))
         # A required field must be there (KeyError -> the detailed hook names it); an optional
         # one may be absent, and its hook turns the None from .get() into the None default.
         value = f"o[{key}]" if field.default is attrs.NOTHING else f"g({key})"
-        arguments.append(f"h{index}({value}, t{index})")
-    source = (
-        "def fast(o, t):\n"
-        "    try:\n"
-        "        g = o.get\n"
-        f"        return cls({', '.join(arguments)})\n"
-        "    except Exception:\n"
-        "        return detailed(o, t)\n"
-    )
+        inline = _INLINE.get(hint, "{h}(v, {t})").format(h=f"h{index}", t=f"t{index}")
+        lines.append(f"        v = {value}")
+        lines.append(f"        a{index} = {inline}")
+        if hint in (datetime, datetime | None):
+            # fromisoformat accepts a time without an offset; the wire rules do not.
+            test = f"a{index}.tzinfo is None"
+            if hint is not datetime:
+                test = f"a{index} is not None and {test}"
+            lines.append(f"        if {test}:")
+            lines.append("            return detailed(o, t)")
+    arguments = ", ".join(f"a{index}" for index in range(len(fields)))
+    lines += [
+        f"        return cls({arguments})",
+        "    except Exception:",
+        "        return detailed(o, t)",
+    ]
+    source = "\n".join(lines) + "\n"
     exec(compile(source, f"<laaffic_async fast structure {cls.__qualname__}>", "exec"), namespace)
     fast: Callable[[Any, Any], Any] = namespace["fast"]
     return fast
