@@ -40,7 +40,11 @@ per request (keep-alive churn), at 10 each request retries 2.7 times, at 500 mos
 in ``PoolTimeout``. Raising the limits does not help. Replacing only the pool
 (``PooledTransport``) gives ~6x at 200; what is left is httpx's client layer (~0.13 ms per
 request with no I/O at all, about a whole aiohttp request) and h11, which is why httpx over
-aiohttp stays near 0.45x of plain aiohttp. Measure the pool before blaming the protocol.
+aiohttp stays near 0.45x of plain aiohttp. So the ``fast`` extra does not put aiohttp *under*
+httpx for the API calls: ``AsyncClient(http_backend="aiohttp")`` sends them straight through
+aiohttp (``AiohttpTransport.exchange``), raising the same httpx exceptions, and keeps httpx
+only for streamed downloads; that took send_many from 0.42x to ~0.8x of plain aiohttp.
+Measure the pool before blaming the protocol, and the client layer before the transport.
 
 Run: ``python benchmarks/bench_dial.py [--quick] [--reps N] [--concurrency 10,200]
 [--only NAME]``; :func:`run` returns the rows and :func:`format_table` renders them.
@@ -308,17 +312,18 @@ async def sdk_send_many(
     ``backend="pooled"`` is the default install (``PooledTransport``);
     ``backend="aiohttp"`` is the ``fast`` extra (``AsyncClient(http_backend="aiohttp")``).
 
-    Profile (cProfile, concurrency 200, 10,000 calls over AiohttpTransport): the batch
-    machinery (producer, lanes, workers, memory streams, outcomes) is ~2% of the CPU and the
-    SDK's own request path (Call validation, signing, JSON, envelope) ~5-8%; the rest is the
-    HTTP stack: httpx's client layer ~26% (URL parsing, Headers and Request/Response models),
-    the transport ~21%, asyncio ~10%. Over httpx's stock pool the profile is instead dominated
-    by httpcore's ``_assign_requests_to_connections`` (every queued request against every
-    connection, a socket poll per idle connection on each request): the transport, not the
-    batching, decides the speed. Measured on this 2-core machine, concurrency 200, medians of
-    3 (plain httpx loop 289 req/s, plain aiohttp loop 5,215 req/s): send_many over the stock
-    pool 658 req/s (2.3x httpx), over PooledTransport 1,600 (5.5x), over AiohttpTransport
-    2,287 (7.9x httpx, 0.44x aiohttp).
+    Profile (cProfile, concurrency 200, 10,000 calls over AiohttpTransport under httpx): the
+    batch machinery (producer, lanes, workers, memory streams, outcomes) is ~2% of the CPU and
+    the SDK's own request path (Call validation, signing, JSON, envelope) ~5-8%; the rest is
+    the HTTP stack: httpx's client layer ~26% (URL parsing, Headers and Request/Response
+    models), the transport ~21%, asyncio ~10%. Over httpx's stock pool the profile is instead
+    dominated by httpcore's ``_assign_requests_to_connections`` (every queued request against
+    every connection, a socket poll per idle connection on each request): the transport, not
+    the batching, decides the speed. Measured on this 2-core machine, concurrency 200, medians
+    of 3 (plain httpx loop 289 req/s, plain aiohttp loop 5,215 req/s): send_many over the
+    stock pool 658 req/s (2.3x httpx), over PooledTransport 1,600 (5.5x), over
+    AiohttpTransport under httpx 2,287 (7.9x httpx, 0.44x aiohttp). Removing httpx's client
+    layer from the fast extra's path (the 26% above) gave 4,802 req/s, 0.81x aiohttp.
     """
     from laaffic_async import AsyncClient, Call
 
