@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from ._compression import decompressed
 
 if TYPE_CHECKING:
     import aiohttp
@@ -245,7 +246,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 body = await response.read()
                 encoding = response.headers.get("Content-Encoding")
                 if encoding:
-                    body = _decompressed(body, encoding)
+                    body = decompressed(body, encoding)
                 return response.status, body, response.headers
         except Exception as exc:
             mapped = _mapped(exc)
@@ -259,24 +260,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
-
-
-def _decompressed(body: bytes, encoding: str) -> bytes:
-    # The session leaves Content-Encoding to httpx; on the direct path it is ours to undo.
-    coding = encoding.strip().lower()
-    if coding in ("identity", ""):
-        return body
-    if coding not in ("gzip", "x-gzip", "deflate"):
-        raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
-    try:
-        return zlib.decompress(body, 47)  # 32 + 15: a gzip or zlib header, detected
-    except zlib.error:
-        if coding != "deflate":
-            raise httpx.DecodingError(f"invalid {coding} body") from None
-    try:
-        return zlib.decompress(body, -15)  # "deflate" sent raw, without the zlib header
-    except zlib.error:
-        raise httpx.DecodingError("invalid deflate body") from None
 
 
 class _ResponseStream(httpx.AsyncByteStream):

@@ -12,18 +12,17 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import anyio
 import anyio.lowlevel
 import httpx
 
 from . import _recordings
-from ._aiohttp import AiohttpTransport
 from ._batch import Batch, BatchOptions, BatchProgress, stream_outcomes
 from ._callcenter_models import RecordingUrl
 from ._converter import structure
@@ -38,9 +37,9 @@ from ._core.retry import (
     backoff_delay,
 )
 from ._core.signing import signed_headers
+from ._http import Backend, HttpStack
 from ._limits import DialLimits, positive_int
 from ._records import RecordStream
-from ._transport import PooledTransport
 from .callcenter import CallCenter
 from .errors import (
     HttpStatusError,
@@ -126,7 +125,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         concurrency: int | None = None,
         calls_per_second: float | None = None,
-        http_backend: Literal["pooled", "aiohttp", "httpx"] = "pooled",
+        http_backend: Backend = "pooled",
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -149,43 +148,16 @@ class AsyncClient:
         self.max_connections = max_connections
         self.retry = retry or RetryPolicy()
         self._clock_offset = 0.0
-        self._owns_http = http_client is None
-        # The pool size send_many checks its concurrency against (unknown for a caller's pool).
-        self._pool_size = max_connections if transport is None and http_client is None else None
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._timeout = httpx.Timeout(timeout).as_dict()
-        # With the fast extra and no caller transport, API calls skip httpx's client layer
-        # (as costly as a whole aiohttp request); downloads still stream through httpx.
-        self._direct: AiohttpTransport | None = None
-        if http_client is None:
-            if transport is None:
-                transport = self._default_transport(max_connections, http_backend)
-                if isinstance(transport, AiohttpTransport):
-                    self._direct = transport
-            http_client = httpx.AsyncClient(
-                transport=transport,
-                timeout=timeout,
-                # Proxies from the environment only when the caller builds the client.
-                trust_env=False,
-            )
-        self._http = http_client
-
-    @staticmethod
-    def _default_transport(max_connections: int, backend: str) -> httpx.AsyncBaseTransport:
-        # httpcore's own pool spends CPU per request that grows with connections and
-        # waiters (5-17 ms at 100-200 in flight, see _transport.py); ours stays O(1).
-        if backend == "pooled":
-            return PooledTransport(max_connections=max_connections, verify=True)
-        if backend == "aiohttp":
-            return AiohttpTransport(max_connections=max_connections, verify=True)
-        if backend == "httpx":
-            limits = httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            )
-            return httpx.AsyncHTTPTransport(limits=limits, verify=True)
-        raise RequestValidationError(
-            "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
+        self._stack = HttpStack.build(
+            backend=http_backend,
+            max_connections=max_connections,
+            timeout=timeout,
+            transport=transport,
+            http_client=http_client,
         )
+        # The httpx client: downloads stream through it, whatever carries the API calls.
+        self._http = self._stack.http
 
     def __repr__(self) -> str:
         return (
@@ -229,8 +201,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the pooled connections (unless the caller owns the httpx client)."""
-        if self._owns_http:
-            await self._http.aclose()
+        await self._stack.aclose()
 
     # -- the calls -------------------------------------------------------------------------
 
@@ -343,10 +314,11 @@ class AsyncClient:
             ordered=ordered,
             lookahead=lookahead,
         )
-        if self._pool_size is not None and concurrency > self._pool_size:
+        pool = self._stack.pool_size
+        if pool is not None and concurrency > pool:
             raise RequestValidationError(
                 "concurrency",
-                f"exceeds the connection pool (max_connections={self._pool_size}), which would "
+                f"exceeds the connection pool (max_connections={pool}), which would "
                 "cap it silently; pass AsyncClient(max_connections=...) or concurrency=...",
                 concurrency,
             )
@@ -483,33 +455,17 @@ class AsyncClient:
         endpoint = request.endpoint
         attempt = 0
         resigned = False
-        answer_headers: Mapping[str, str]
         while True:
             attempt += 1
             headers = signed_headers(self._credentials, int(self.now()))
             try:
-                if self._direct is None:
-                    response = await self._http.request(
-                        request.method,
-                        self.base_url + endpoint,
-                        content=request.body,
-                        params=request.params or None,
-                        headers=headers,
-                    )
-                    status, content, answer_headers = (
-                        response.status_code,
-                        response.content,
-                        response.headers,
-                    )
-                else:
-                    status, content, answer_headers = await self._direct.exchange(
-                        request.method,
-                        self.base_url + endpoint,
-                        content=request.body,
-                        params=request.params,
-                        headers=headers,
-                        timeout=self._timeout,
-                    )
+                status, content, answer_headers = await self._stack.exchange(
+                    request.method,
+                    self.base_url + endpoint,
+                    body=request.body,
+                    params=request.params,
+                    headers=headers,
+                )
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 verdict = after_transport_failure(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import anyio
 import httpx
@@ -343,6 +343,76 @@ def test_tls_is_verified_by_default() -> None:
     assert context.check_hostname
     unverified = PooledTransport(verify=False)._ssl_context()
     assert unverified.verify_mode.name == "CERT_NONE"
+
+
+# --- PooledTransport.exchange: the client's default path, without httpx's client layer ---
+
+TIMEOUT = httpx.Timeout(5.0).as_dict()
+
+
+async def _exchange(
+    transport: PooledTransport, url: str, params: tuple[tuple[str, str], ...] = ()
+) -> tuple[int, bytes, Mapping[str, str]]:
+    return await transport.exchange(
+        "POST", url, content=b"{}", params=params, headers={"Api-Key": "k"}, timeout=TIMEOUT
+    )
+
+
+@pytest.mark.anyio
+async def test_exchange_reads_the_answer_and_reuses_the_connection(server: _Server) -> None:
+    transport = PooledTransport(max_connections=2)
+    try:
+        for _ in range(3):
+            status, body, headers = await _exchange(transport, f"{server.url}/ok")
+            assert status == 200
+            assert json.loads(body) == {"path": "/ok", "conn": 0}
+            assert headers["content-type"] == "application/json"  # names lower-cased
+        status, body, _ = await _exchange(transport, f"{server.url}/q?a=1", (("b", "2 3"),))
+        assert json.loads(body)["path"] == "/q?a=1&b=2+3"
+        assert (await _exchange(transport, f"{server.url}/big"))[1] == BIG
+        assert server.accepted == 1
+        assert _stats(transport, server) == PoolStats(1, 1, 0)
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_exchange_failures_are_httpx_errors_and_free_the_slot(server: _Server) -> None:
+    transport = PooledTransport(max_connections=1)
+    try:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await _exchange(transport, f"{server.url}/drop")
+        with pytest.raises(httpx.RemoteProtocolError):
+            await _exchange(transport, f"{server.url}/truncated")
+        with pytest.raises(httpx.ConnectError):
+            await _exchange(transport, f"http://127.0.0.1:{_free_port()}/ok")
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await _exchange(transport, "ftp://127.0.0.1/ok")
+        short = httpx.Timeout(5.0, read=0.2).as_dict()
+        with pytest.raises(httpx.ReadTimeout):
+            await transport.exchange(
+                "GET", f"{server.url}/slow/3", content=None, params=(), headers={}, timeout=short
+            )
+        # Every failure gave its slot back: the one connection allowed still works.
+        assert (await _exchange(transport, f"{server.url}/ok"))[0] == 200
+        assert _stats(transport, server).waiting == 0
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_exchange_cancelled_mid_request_closes_the_connection(server: _Server) -> None:
+    transport = PooledTransport(max_connections=1)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_exchange, transport, f"{server.url}/slow/5")
+            await _until(server.received.is_set, "request reached the server")
+            tg.cancel_scope.cancel()
+        await _until(lambda: server.open == 0, "cancelled connection closed")
+        assert _stats(transport, server) == PoolStats(0, 0, 0)
+        assert (await _exchange(transport, f"{server.url}/ok"))[0] == 200
+    finally:
+        await transport.aclose()
 
 
 # --- AiohttpTransport: asyncio only (aiohttp has no trio support) ---

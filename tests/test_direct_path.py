@@ -1,10 +1,13 @@
-"""AsyncClient(http_backend="aiohttp"): the fast extra's direct path, over a real socket.
+"""The client's direct paths, over a real socket: API calls without httpx's client layer.
 
-With that backend the client sends its API calls straight through aiohttp instead of
-through httpx's client layer, so every rule the httpx path keeps is checked here again:
-exactly-once dials, ambiguous failures as unknown outcomes, retries only where nothing
-ran, the clock re-sign on -16 (which reads the server's Date header), read-only paging,
-and no socket left open. aiohttp has no trio support: on trio the client says so.
+With its own transports (``http_backend="pooled"``, the default, and ``"aiohttp"``, the
+fast extra) the client sends API calls through the transport's ``exchange()`` instead of
+through ``httpx.AsyncClient``, so every rule the httpx path keeps (the in-process tests,
+which hand the client a transport) is checked here again: exactly-once dials, ambiguous
+failures as unknown outcomes, retries only where nothing ran, the clock re-sign on -16
+(which reads the server's Date header), read-only paging, query parameters, compressed
+answers, and no socket left open. The pooled path runs on asyncio and trio; aiohttp has no
+trio support, and on trio the client says so.
 """
 
 from __future__ import annotations
@@ -29,40 +32,52 @@ from laaffic_async import (
     RetryPolicy,
     TransportError,
 )
-from laaffic_async._aiohttp import AiohttpTransport, _decompressed
+from laaffic_async._aiohttp import AiohttpTransport
+from laaffic_async._http import Backend
+from laaffic_async._transport import PooledTransport
 from laaffic_async.testing import Faults, Sandbox, SandboxState, seed_records, serve_in_thread
 
 from .batch_support import APP, KEY, SECRET, assert_exactly_once, calls, client_sockets
 
 pytestmark = pytest.mark.anyio
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+# (event loop, http_backend): the pooled path on both loops, aiohttp on asyncio only.
+direct_paths = pytest.mark.parametrize(
+    ("anyio_backend", "http_backend"),
+    [("asyncio", "pooled"), ("trio", "pooled"), ("asyncio", "aiohttp")],
+)
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.01)
 
 
-def fast_client(url: str, **kwargs: Any) -> AsyncClient:
+def direct_client(url: str, http_backend: Backend = "aiohttp", **kwargs: Any) -> AsyncClient:
     kwargs.setdefault("retry", FAST_RETRY)
-    return AsyncClient(KEY, SECRET, app_id=APP, base_url=url, http_backend="aiohttp", **kwargs)
+    return AsyncClient(KEY, SECRET, app_id=APP, base_url=url, http_backend=http_backend, **kwargs)
 
 
 @pytest.fixture
-async def fast(sandbox_url: str) -> AsyncIterator[AsyncClient]:
-    async with fast_client(sandbox_url) as client:
+async def fast(sandbox_url: str, http_backend: Backend) -> AsyncIterator[AsyncClient]:
+    async with direct_client(sandbox_url, http_backend) as client:
         yield client
 
 
-def test_the_fast_backend_uses_the_direct_path_only_without_a_caller_transport() -> None:
-    direct = fast_client("http://127.0.0.1:1/v3")
-    assert isinstance(direct._direct, AiohttpTransport)
-    assert direct._http._transport is direct._direct  # downloads share the same pool
+def test_direct_paths_are_used_only_without_a_caller_transport() -> None:
+    pooled = direct_client("http://127.0.0.1:1/v3", "pooled")
+    assert isinstance(pooled._stack.direct, PooledTransport)
+    fast = direct_client("http://127.0.0.1:1/v3", "aiohttp")
+    assert isinstance(fast._stack.direct, AiohttpTransport)
+    for client in (pooled, fast):
+        assert client._http._transport is client._stack.direct  # downloads share the pool
     mock = httpx.MockTransport(lambda request: httpx.Response(500))
-    given = fast_client("http://127.0.0.1:1/v3", transport=mock)
-    assert given._direct is None  # the caller's transport is the test seam: always used
+    given = direct_client("http://127.0.0.1:1/v3", transport=mock)
+    assert given._stack.direct is None  # the caller's transport is the test seam: always used
+    assert direct_client("http://127.0.0.1:1/v3", "httpx")._stack.direct is None
 
 
-@asyncio_only
-async def test_2000_calls_placed_exactly_once(sandbox: Sandbox, sandbox_url: str) -> None:
+@direct_paths
+async def test_2000_calls_placed_exactly_once(
+    sandbox: Sandbox, sandbox_url: str, http_backend: Backend
+) -> None:
     progress = BatchProgress()
-    async with fast_client(sandbox_url) as client:
+    async with direct_client(sandbox_url, http_backend) as client:
         batch = client.send_many(calls(2000, 200), concurrency=100, progress=progress)
         outcomes = [o async for o in batch]
     assert_exactly_once(sandbox, outcomes, 2000)
@@ -71,12 +86,12 @@ async def test_2000_calls_placed_exactly_once(sandbox: Sandbox, sandbox_url: str
     assert client_sockets(sandbox_url) == 0
 
 
-@asyncio_only
+@direct_paths
 async def test_dropped_connections_are_unknown_never_redialed(
-    sandbox: Sandbox, sandbox_url: str
+    sandbox: Sandbox, sandbox_url: str, http_backend: Backend
 ) -> None:
     sandbox.faults = Faults(drop_rate=0.05, seed=11)
-    async with fast_client(sandbox_url) as client:
+    async with direct_client(sandbox_url, http_backend) as client:
         outcomes = [o async for o in client.send_many(calls(400, 40), concurrency=20)]
     unknown = [o for o in outcomes if isinstance(o.error, OutcomeUnknownError)]
     assert sandbox.faults.injected > 5
@@ -86,10 +101,12 @@ async def test_dropped_connections_are_unknown_never_redialed(
     assert sandbox.state.requests["voice/sendSip"] == 400
 
 
-@asyncio_only
-async def test_a_read_timeout_on_a_dial_is_unknown(sandbox: Sandbox, sandbox_url: str) -> None:
+@direct_paths
+async def test_a_read_timeout_on_a_dial_is_unknown(
+    sandbox: Sandbox, sandbox_url: str, http_backend: Backend
+) -> None:
     sandbox.faults = Faults(latency=1.0)
-    async with fast_client(sandbox_url, timeout=0.2) as client:
+    async with direct_client(sandbox_url, http_backend, timeout=0.2) as client:
         with pytest.raises(OutcomeUnknownError) as info:
             await client.send_sip("932111111111", account="a")
     assert "ReadTimeout" in str(info.value)
@@ -97,12 +114,12 @@ async def test_a_read_timeout_on_a_dial_is_unknown(sandbox: Sandbox, sandbox_url
     assert sandbox.state.requests["voice/sendSip"] == 1
 
 
-@asyncio_only
-async def test_a_refused_connection_is_retried_then_reported() -> None:
+@direct_paths
+async def test_a_refused_connection_is_retried_then_reported(http_backend: Backend) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with fast_client(f"http://127.0.0.1:{port}/v3") as client:
+    async with direct_client(f"http://127.0.0.1:{port}/v3", http_backend) as client:
         with pytest.raises(TransportError) as info:
             await client.send_sip("932111111111", account="a")
     # Nothing reached a server, so it was safe to try again; the error says what failed.
@@ -110,27 +127,31 @@ async def test_a_refused_connection_is_retried_then_reported() -> None:
     assert "ConnectError" in str(info.value)
 
 
-@asyncio_only
-async def test_server_errors_on_a_query_are_retried(sandbox: Sandbox, fast: AsyncClient) -> None:
+@direct_paths
+async def test_server_errors_on_a_query_are_retried(
+    sandbox: Sandbox, fast: AsyncClient, http_backend: Backend
+) -> None:
     placed = await fast.send_sip("932111111111", account="a")
     sandbox.faults = Faults(error_rate=1.0, limit=2, endpoints=frozenset({"voice/recordSip"}))
     assert (await fast.record(placed.voice_id)).voice_id == placed.voice_id
     assert sandbox.state.requests["voice/recordSip"] == 3
 
 
-@asyncio_only
-async def test_a_skewed_clock_is_learned_from_the_date_header() -> None:
+@direct_paths
+async def test_a_skewed_clock_is_learned_from_the_date_header(http_backend: Backend) -> None:
     sandbox = Sandbox(SandboxState(clock=lambda: time.time() + 7200))
     with serve_in_thread(sandbox) as url:
-        async with fast_client(url) as client:
+        async with direct_client(url, http_backend) as client:
             await client.send_sip("932111111111", account="a")
             assert 7190 < client.now() - time.time() < 7210
     assert sandbox.state.dials == 1
     assert sandbox.state.requests["voice/sendSip"] == 2
 
 
-@asyncio_only
-async def test_records_and_query_parameters(sandbox: Sandbox, fast: AsyncClient) -> None:
+@direct_paths
+async def test_records_and_query_parameters(
+    sandbox: Sandbox, fast: AsyncClient, http_backend: Backend
+) -> None:
     end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=40)
     seed_records(sandbox, 1500, start, end, seed=3)
@@ -142,9 +163,9 @@ async def test_records_and_query_parameters(sandbox: Sandbox, fast: AsyncClient)
     assert link.url.split("?")[0].endswith("/r1.mp3")
 
 
-@asyncio_only
+@direct_paths
 async def test_downloads_share_the_pool(
-    sandbox: Sandbox, fast: AsyncClient, tmp_path: Path
+    sandbox: Sandbox, fast: AsyncClient, tmp_path: Path, http_backend: Backend
 ) -> None:
     data = bytes(range(256)) * 4096
     sandbox.state.recordings.files["big.mp3"] = data
@@ -185,33 +206,24 @@ class Gzipped:
         await self.app(scope, receive, capture)
 
 
-@asyncio_only
+@direct_paths
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
-async def test_compressed_answers_are_decoded(sandbox: Sandbox, coding: str) -> None:
+async def test_compressed_answers_are_decoded(
+    sandbox: Sandbox, coding: str, http_backend: Backend
+) -> None:
     with serve_in_thread(Gzipped(sandbox, coding)) as url:
-        async with fast_client(url) as client:
+        async with direct_client(url, http_backend) as client:
             placed = await client.send_sip("932111111111", account="a")
     assert sandbox.state.records.get(placed.voice_id) is not None
 
 
-def test_decompression_rules() -> None:
-    raw = b'{"status":"0"}'
-    assert _decompressed(gzip.compress(raw), "gzip") == raw
-    assert _decompressed(zlib.compress(raw), "Deflate") == raw
-    squeezer = zlib.compressobj(wbits=-15)
-    assert _decompressed(squeezer.compress(raw) + squeezer.flush(), "deflate") == raw
-    assert _decompressed(raw, "identity") == raw
-    with pytest.raises(httpx.DecodingError, match="unsupported Content-Encoding 'br'"):
-        _decompressed(raw, "br")
-    with pytest.raises(httpx.DecodingError, match="invalid gzip body"):
-        _decompressed(raw, "gzip")
-
-
-@asyncio_only
-async def test_leaving_a_batch_early_leaves_no_socket(sandbox: Sandbox, sandbox_url: str) -> None:
+@direct_paths
+async def test_leaving_a_batch_early_leaves_no_socket(
+    sandbox: Sandbox, sandbox_url: str, http_backend: Backend
+) -> None:
     sandbox.faults = Faults(latency=0.05)
     progress = BatchProgress()
-    async with fast_client(sandbox_url) as client:
+    async with direct_client(sandbox_url, http_backend) as client:
         tasks_before = len(anyio.get_running_tasks())
         async with client.batch(calls(3000, 300), concurrency=50, progress=progress) as outcomes:
             async for outcome in outcomes:
@@ -228,6 +240,6 @@ async def test_leaving_a_batch_early_leaves_no_socket(sandbox: Sandbox, sandbox_
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_trio_is_told_to_use_the_default_backend(sandbox_url: str) -> None:
-    async with fast_client(sandbox_url) as client:
+    async with direct_client(sandbox_url, "aiohttp") as client:
         with pytest.raises(RuntimeError, match="asyncio only"):
             await client.send_sip("932111111111", account="a")
