@@ -105,8 +105,10 @@ def check_window(start: object, end: object, now: float) -> tuple[datetime, date
     ``end`` before ``start``, and a ``start`` older than the two-month
     horizon at ``now`` (the message names the earliest allowed time).
     """
-    start = v.aware("strTime", start)
-    end = v.aware("endTime", end)
+    # UTC first: an aware time in a repeated hour (a DST fold) compares unequal to any
+    # time in another zone (PEP 495), so mixed zones are compared in one.
+    start = v.aware("strTime", start).astimezone(UTC)
+    end = v.aware("endTime", end).astimezone(UTC)
     if end < start:
         raise RequestValidationError(
             "endTime", f"must not be before strTime ({start.isoformat()})", end
@@ -120,7 +122,7 @@ def check_window(start: object, end: object, now: float) -> tuple[datetime, date
             f"is {earliest.isoformat()}",
             start,
         )
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return start, end
 
 
 def slice_window(start: datetime, end: datetime) -> list[TimeSlice]:

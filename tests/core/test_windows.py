@@ -74,13 +74,15 @@ def owners(slices: list[TimeSlice], moment: datetime) -> list[int]:
 @example(datetime(2026, 9, 24, 0, 0, tzinfo=UTC), timedelta(days=58))
 @example(datetime(2026, 1, 1, 0, 0, 0, 500_000, tzinfo=UTC), 2 * SLICE_SPAN)
 @example(datetime(2026, 1, 1, tzinfo=UTC), timedelta(0))
+@example(datetime(2021, 11, 7, 1, 0, tzinfo=ZoneInfo("America/New_York")), timedelta(0))  # fold
 def test_slices_tile_the_window_exactly(start: datetime, length: timedelta) -> None:
     end = later(start, length)
     slices = slice_window(start, end)
     assert [s.index for s in slices] == list(range(len(slices)))
-    # Contiguous: no gap, no overlap, from start to end.
-    assert slices[0].start == start
-    assert slices[-1].end == end
+    # Contiguous: no gap, no overlap, from start to end. In UTC: an aware time in a repeated
+    # hour (a DST fold) never compares equal to one in another zone (PEP 495).
+    assert slices[0].start == start.astimezone(UTC)
+    assert slices[-1].end == end.astimezone(UTC)
     for before, after in itertools.pairwise(slices):
         assert before.end == after.start
         assert before.start < before.end
@@ -92,6 +94,7 @@ def test_slices_tile_the_window_exactly(start: datetime, length: timedelta) -> N
 
 
 @given(starts, lengths)
+@example(datetime(2021, 11, 7, 1, 30, tzinfo=ZoneInfo("America/New_York")), timedelta(days=40))
 def test_query_windows_are_whole_seconds_at_most_31_days_and_pad_every_boundary(
     start: datetime, length: timedelta
 ) -> None:
@@ -108,7 +111,7 @@ def test_query_windows_are_whole_seconds_at_most_31_days_and_pad_every_boundary(
         assert s.query_end > s.end
         if s.index > 0:
             assert s.query_start == s.start - PAD
-    assert slices[0].query_start == floor(start)
+    assert slices[0].query_start == floor(start).astimezone(UTC)
 
 
 @given(starts, lengths, st.floats(min_value=-0.01, max_value=1.01))
