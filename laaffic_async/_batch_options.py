@@ -66,3 +66,13 @@ class BatchOptions:
     def window(self) -> int:
         """The effective look-ahead."""
         return self.lookahead if self.lookahead is not None else 4 * self.concurrency
+
+    def check_pool(self, pool_size: int | None) -> None:
+        """Refuse a concurrency the connection pool would cap silently (None: unknown pool)."""
+        if pool_size is not None and self.concurrency > pool_size:
+            raise RequestValidationError(
+                "concurrency",
+                f"exceeds the connection pool (max_connections={pool_size}), which would "
+                "cap it silently; pass AsyncClient(max_connections=...) or concurrency=...",
+                self.concurrency,
+            )

@@ -22,13 +22,12 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _recordings
+from . import _recordings, _records
 from ._batch import Batch, BatchOptions, BatchProgress, stream_outcomes
 from ._callcenter_models import RecordingUrl
-from ._converter import structure
 from ._core.clock import offset_from_date_header
 from ._core.envelope import decode
-from ._core.requests import ApiRequest, record_query_request, send_sip_request
+from ._core.requests import ApiRequest, send_sip_request
 from ._core.retry import (
     RetryPolicy,
     Verdict,
@@ -103,10 +102,10 @@ class AsyncClient:
 
     ``transport`` (an ``httpx.AsyncBaseTransport``) is the test seam: hand it
     ``httpx.ASGITransport(app=Sandbox())`` to talk to the emulator in-process.
-    ``http_backend`` picks the connection pool under httpx when neither is
-    given: ``"pooled"`` (default, our O(1) pool, asyncio and trio),
-    ``"aiohttp"`` (the ``fast`` extra, asyncio only, fastest) or ``"httpx"``
-    (httpcore's own pool).
+    ``http_backend`` picks what carries the requests when neither is given:
+    ``"pooled"`` (default, our O(1) pool, asyncio and trio), ``"aiohttp"``
+    (the ``fast`` extra, asyncio only, fastest) or ``"httpx"`` (httpcore's
+    own pool); the first two skip httpx's client layer (see ``_http.py``).
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
     """
@@ -314,14 +313,7 @@ class AsyncClient:
             ordered=ordered,
             lookahead=lookahead,
         )
-        pool = self._stack.pool_size
-        if pool is not None and concurrency > pool:
-            raise RequestValidationError(
-                "concurrency",
-                f"exceeds the connection pool (max_connections={pool}), which would "
-                "cap it silently; pass AsyncClient(max_connections=...) or concurrency=...",
-                concurrency,
-            )
+        options.check_pool(self._stack.pool_size)
         return Batch(calls, self.place, options, self._task_group, progress)
 
     async def record_page(
@@ -339,7 +331,8 @@ class AsyncClient:
         The window is sent as given (at most 31 days, inside the last two
         months, or the API answers -25); :meth:`records` slices long windows.
         """
-        request = record_query_request(
+        return await _records.fetch_page(
+            self,
             start,
             end,
             current=current,
@@ -347,13 +340,6 @@ class AsyncClient:
             sip_group_name=sip_group_name,
             phone_name=phone_name,
         )
-        data = await self.request(request)
-        try:
-            return structure(data, RecordPage)
-        except Exception as exc:
-            raise ResponseFormatError(
-                f"page does not match the documented shape: {exc}", endpoint=request.endpoint
-            ) from exc
 
     def records(
         self,
@@ -375,29 +361,14 @@ class AsyncClient:
         pages fetched ``concurrency`` at a time.  Guarantees and costs:
         :class:`~laaffic_async.RecordStream`.
         """
-
-        async def fetch(
-            query_start: datetime, query_end: datetime, current: int, size: int
-        ) -> RecordPage:
-            return await self.record_page(
-                query_start,
-                query_end,
-                current=current,
-                size=size,
-                sip_group_name=sip_group_name,
-                phone_name=phone_name,
-            )
-
-        return RecordStream(
-            fetch,
+        return _records.stream(
+            self,
             start,
             end,
-            now=self.now(),
-            page_size=page_size,
-            concurrency=concurrency,
             sip_group_name=sip_group_name,
             phone_name=phone_name,
-            task_group=lambda: self._task_group,
+            page_size=page_size,
+            concurrency=concurrency,
         )
 
     # -- call center and recordings (the work lives in callcenter.py and _recordings.py) -----

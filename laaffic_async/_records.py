@@ -10,16 +10,22 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
 from anyio.abc import TaskGroup
 
 from . import _validators as v
+from ._converter import structure
 from ._core.paging import OrderTracker
+from ._core.requests import record_query_request
 from ._core.windows import TimeSlice, check_window, slice_window
 from ._paginate import Fetch, PageLike, walk_pages
-from .errors import ApiError
+from .errors import ApiError, ResponseFormatError
 from .models import CallRecord, RecordPage
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient
 
 __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
 
@@ -243,3 +249,63 @@ def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:
 
 def _describe(owner: TimeSlice) -> str:
     return f"slice {owner.index} ({owner.query_start.isoformat()} .. {owner.query_end.isoformat()})"
+
+
+async def fetch_page(
+    client: AsyncClient,
+    start: datetime,
+    end: datetime,
+    *,
+    current: int,
+    size: int,
+    sip_group_name: str | None,
+    phone_name: str | None,
+) -> RecordPage:
+    """One raw recordSipQuery page (``AsyncClient.record_page``)."""
+    request = record_query_request(
+        start, end, current=current, size=size, sip_group_name=sip_group_name, phone_name=phone_name
+    )
+    data = await client.request(request)
+    try:
+        return structure(data, RecordPage)
+    except Exception as exc:
+        raise ResponseFormatError(
+            f"page does not match the documented shape: {exc}", endpoint=request.endpoint
+        ) from exc
+
+
+def stream(
+    client: AsyncClient,
+    start: datetime,
+    end: datetime,
+    *,
+    sip_group_name: str | None,
+    phone_name: str | None,
+    page_size: int,
+    concurrency: int,
+) -> RecordStream:
+    """``AsyncClient.records``: pages by ``client.record_page``, workers in its task group."""
+
+    async def fetch(
+        query_start: datetime, query_end: datetime, current: int, size: int
+    ) -> RecordPage:
+        return await client.record_page(
+            query_start,
+            query_end,
+            current=current,
+            size=size,
+            sip_group_name=sip_group_name,
+            phone_name=phone_name,
+        )
+
+    return RecordStream(
+        fetch,
+        start,
+        end,
+        now=client.now(),
+        page_size=page_size,
+        concurrency=concurrency,
+        sip_group_name=sip_group_name,
+        phone_name=phone_name,
+        task_group=lambda: client._task_group,
+    )
