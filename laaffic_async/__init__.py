@@ -19,6 +19,7 @@ from ._core.retry import RetryPolicy
 from ._core.windows import TimeSlice
 from ._liststream import ListStream
 from ._records import RecordBatch, RecordProgress, RecordStream
+from ._version import __version__
 from .callcenter import CallCenter
 from .errors import (
     AgentLimitError,
@@ -53,8 +54,6 @@ from .errors import (
 )
 from .events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ITNIOTECH",

@@ -27,11 +27,15 @@ import httpx
 
 from ._aiohttp import AiohttpTransport
 from ._transport import PooledTransport
+from ._version import __version__
 from .errors import RequestValidationError
 
 __all__ = ["Backend", "HttpStack"]
 
 Backend = Literal["pooled", "aiohttp", "httpx"]
+
+#: Sent on every request of a client the SDK builds, whatever path carries it.
+USER_AGENT = f"laaffic-async/{__version__}"
 
 
 @attrs.define
@@ -62,6 +66,7 @@ class HttpStack:
         http = httpx.AsyncClient(
             transport=chosen,
             timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
             # Proxies from the environment only when the caller builds the client.
             trust_env=False,
         )
@@ -81,6 +86,7 @@ class HttpStack:
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """Send one request, read the whole answer: ``(status, body, headers)``."""
         if self.direct is not None:
+            headers = {**headers, "User-Agent": USER_AGENT}
             return await self.direct.exchange(
                 method, url, content=body, params=params, headers=headers, timeout=self.timeout
             )

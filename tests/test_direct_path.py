@@ -31,6 +31,7 @@ from laaffic_async import (
     OutcomeUnknownError,
     RetryPolicy,
     TransportError,
+    __version__,
 )
 from laaffic_async._aiohttp import AiohttpTransport
 from laaffic_async._http import Backend
@@ -171,6 +172,39 @@ async def test_downloads_share_the_pool(
     sandbox.state.recordings.files["big.mp3"] = data
     written = await fast.download_recording("big.mp3", tmp_path / "big.mp3")
     assert written.read_bytes() == data
+
+
+class HeaderSpy:
+    """ASGI wrapper: keeps every request's headers."""
+
+    def __init__(self, app: Sandbox) -> None:
+        self.app = app
+        self.seen: list[dict[bytes, bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.seen.append(dict(scope["headers"]))
+        await self.app(scope, receive, send)
+
+
+@direct_paths
+async def test_requests_name_their_host_and_sender(sandbox: Sandbox, http_backend: Backend) -> None:
+    spy = HeaderSpy(sandbox)
+    with serve_in_thread(spy) as url:
+        async with direct_client(url, http_backend) as client:
+            await client.send_sip("932111111111", account="a")
+    [headers] = spy.seen
+    assert headers[b"host"].decode() == url.split("/")[2]
+    assert headers[b"user-agent"] == f"laaffic-async/{__version__}".encode()
+    assert headers[b"api-key"] == KEY.encode()
+
+
+async def test_the_httpx_path_names_its_sender_too(sandbox: Sandbox) -> None:
+    spy = HeaderSpy(sandbox)
+    transport = httpx.ASGITransport(app=spy)
+    async with direct_client("http://sandbox/v3", "pooled", transport=transport) as client:
+        await client.send_sip("932111111111", account="a")
+    assert [h[b"user-agent"] for h in spy.seen] == [f"laaffic-async/{__version__}".encode()]
 
 
 class Gzipped:

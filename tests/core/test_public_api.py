@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.metadata
+
 import laaffic_async
 from laaffic_async import errors
 
@@ -42,3 +44,7 @@ def test_public_names_have_docstrings() -> None:
         obj = getattr(laaffic_async, name)
         if isinstance(obj, type):
             assert obj.__doc__, name
+
+
+def test_the_version_matches_the_installed_distribution() -> None:
+    assert laaffic_async.__version__ == importlib.metadata.version("laaffic-async")
