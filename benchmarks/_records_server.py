@@ -41,14 +41,8 @@ __all__ = ["run_records_server"]
 _TZ = timezone(timedelta(hours=8))
 _SPAN = 58 * 86400
 _MAX_WINDOW = 31 * 86400
-_GROUPS = ("group1", "group2", "sales", "support")
-_REASONS = (("200", "success"), ("486", "busy"), ("480", "no answer"), ("487", "cancelled"))
 _OUT_OF_RANGE = b'{"status":"-25","reason":"Out of time range","data":null}'
 _BAD_PARAMETER = b'{"status":"-22","reason":"Parameter exception","data":null}'
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, _TZ).isoformat(timespec="seconds")
 
 
 class _Table:
@@ -58,36 +52,8 @@ class _Table:
         self.spacing = max(1, _SPAN // max(total, 1))
 
     def record(self, index: int) -> dict[str, object]:
-        submit = self.newest - self.spacing * index
-        code, reason = _REASONS[index % len(_REASONS)]
-        answered = code == "200"
-        duration = 1 + (index * 7) % 300 if answered else 0
-        answer = submit + 7
-        hangup = (answer if answered else submit + 3) + (duration or 5)
-        return {
-            "voiceId": str(2_203_031_113_381_000_000 - index),
-            "sipGroupName": _GROUPS[index % len(_GROUPS)],
-            "phoneName": f"sipName{8000 + index % 1000}",
-            "callee": f"9185{6000000 + (index * 7919) % 4000000}",
-            "displayNum": "1008122211",
-            "code": "Afghanistan(Kandahar)",
-            "submitTime": _iso(submit),
-            "callTime": _iso(submit + 1),
-            "ringingTime": _iso(submit + 3),
-            "answerTime": _iso(answer) if answered else "",
-            "hangupTime": _iso(hangup),
-            "callDuration": duration,
-            "chargedDuration": math.ceil(duration / 20) * 20 if duration else 0,
-            "terminationCode": code,
-            "terminationReason": reason,
-            "cost": f"{0.02 * math.ceil(duration / 20):.2f}",
-            "billPeriod": "20+20",
-            "rate": "0.02",
-            "recordingFileId": f"{index:020d}0cc2484c59d4f8b9745d34226285b1e.mp3"
-            if answered
-            else "",
-            "currency": "USD",
-        }
+        submit = datetime.fromtimestamp(self.newest - self.spacing * index, _TZ)
+        return _server.sample_record(index, submit)
 
     def window(self, start: float, end: float) -> tuple[int, int]:
         """(first index, count) of the rows submitted in [start, end]."""

@@ -64,7 +64,11 @@ def _iso(moment: datetime) -> str:
 
 def _record(index: int) -> dict[str, object]:
     """Record number ``index`` counted from the newest (0) backwards, always the same."""
-    submit = _NEWEST - timedelta(seconds=37 * index)
+    return sample_record(index, _NEWEST - timedelta(seconds=37 * index))
+
+
+def sample_record(index: int, submit: datetime) -> dict[str, object]:
+    """A recordSipQuery row for call ``index`` submitted at ``submit`` (both servers use it)."""
     code, reason = _REASONS[index % len(_REASONS)]
     answered = code == "200"
     duration = 1 + (index * 7) % 300 if answered else 0
