@@ -40,7 +40,7 @@ USER_AGENT = f"laaffic-async/{__version__}"
 
 @attrs.define
 class HttpStack:
-    """The httpx client (owned or the caller's), and the direct aiohttp path if chosen."""
+    """The httpx client (owned or the caller's), and our transport when calls go to it direct."""
 
     http: httpx.AsyncClient
     timeout: Mapping[str, float | None]
