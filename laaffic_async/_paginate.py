@@ -160,43 +160,23 @@ async def walk_pages(
         max_refetch=max_refetch,
         describe=describe or (lambda index: f"list {index}"),
     )
-    if task_group is None:
-        while True:
-            chunk = walker.pop_ready()
-            if chunk is not None:
-                yield chunk
-            elif walker.finished:
-                return
-            else:
-                await walker.fetch_round()
-    pump = _Pump(walker)
-    task_group.start_soon(pump.run)
+    driver = _Rounds(walker) if task_group is None else _Pump.start(walker, task_group)
     try:
         while True:
-            # The workers keep chunks ready, so this loop may never wait: without a
-            # checkpoint of its own a cancelled consumer would run on to the end (on asyncio,
-            # a cancel scope only reaches a task that is suspended and not already woken).
+            # With streaming the workers keep chunks ready, so this loop may never wait:
+            # without a checkpoint of its own a cancelled consumer would run on to the end (on
+            # asyncio, a cancel scope only reaches a task that is suspended and not yet woken).
             await anyio.lowlevel.checkpoint_if_cancelled()
             chunk = walker.pop_ready()
             if chunk is not None:
-                pump.notify()  # room for one more chunk ahead
+                driver.took()
                 yield chunk
             elif walker.finished:
                 return
-            elif pump.failure is not None:
-                raise pump.failure
-            elif pump.stopped:
-                raise RuntimeError("the task group paging ran in was closed mid-walk")
             else:
-                await pump.changed()
+                await driver.wait()
     finally:
-        # Stop the workers and wait for them (shielded: this also runs when cancelled), so
-        # that no request of this walk is in flight once the generator is closed.
-        pump.scope.cancel()
-        if pump.started:
-            with anyio.CancelScope(shield=True):
-                while not pump.stopped:
-                    await pump.changed()
+        await driver.close()
 
 
 @attrs.define
@@ -259,29 +239,6 @@ class _Walker(Generic[T]):
                 break
         return jobs
 
-    async def fetch_round(self) -> None:
-        # A fetch need not yield to the event loop (an in-process transport, a cache), and
-        # trio delivers cancellation only at checkpoints: make sure every round has one.
-        await anyio.lowlevel.checkpoint()
-        jobs = deque(self.plan())
-        failures: list[BaseException] = []
-
-        async def worker(group: TaskGroup) -> None:
-            while jobs:
-                key = jobs.popleft()
-                try:
-                    await self.fetch(key)
-                except Exception as exc:  # the first failure ends the round
-                    failures.append(exc)
-                    group.cancel_scope.cancel()
-                    return
-
-        async with anyio.create_task_group() as group:
-            for _ in range(min(self.concurrency, len(jobs))):
-                group.start_soon(worker, group)
-        if failures:
-            raise failures[0]
-
     async def fetch(self, key: tuple[int, int]) -> None:
         self.in_flight += 1
         try:
@@ -336,6 +293,43 @@ class _Walker(Generic[T]):
 
 
 @attrs.define
+class _Rounds(Generic[T]):
+    """Rounds mode: when the next chunk is not ready, fetch a round and wait for all of it."""
+
+    walker: _Walker[T]
+
+    def took(self) -> None:
+        pass
+
+    async def wait(self) -> None:
+        walker = self.walker
+        # A fetch need not yield to the event loop (an in-process transport, a cache), and
+        # trio delivers cancellation only at checkpoints: make sure every round has one.
+        await anyio.lowlevel.checkpoint()
+        jobs = deque(walker.plan())
+        failures: list[BaseException] = []
+
+        async def worker(group: TaskGroup) -> None:
+            while jobs:
+                key = jobs.popleft()
+                try:
+                    await walker.fetch(key)
+                except Exception as exc:  # the first failure ends the round
+                    failures.append(exc)
+                    group.cancel_scope.cancel()
+                    return
+
+        async with anyio.create_task_group() as group:
+            for _ in range(min(walker.concurrency, len(jobs))):
+                group.start_soon(worker, group)
+        if failures:
+            raise failures[0]
+
+    async def close(self) -> None:
+        pass  # nothing runs between two rounds
+
+
+@attrs.define
 class _Pump(Generic[T]):
     """Streaming mode: fetch workers in someone else's task group, under a scope of ours."""
 
@@ -345,6 +339,32 @@ class _Pump(Generic[T]):
     started: bool = False
     stopped: bool = False
     _event: anyio.Event = attrs.field(factory=anyio.Event)
+
+    @classmethod
+    def start(cls, walker: _Walker[T], task_group: TaskGroup) -> _Pump[T]:
+        pump = cls(walker)
+        task_group.start_soon(pump.run)
+        return pump
+
+    def took(self) -> None:
+        self.notify()  # room for one more chunk ahead
+
+    async def wait(self) -> None:
+        """Until a chunk lands; raises what stopped the workers, if something did."""
+        if self.failure is not None:
+            raise self.failure
+        if self.stopped:
+            raise RuntimeError("the task group paging ran in was closed mid-walk")
+        await self.changed()
+
+    async def close(self) -> None:
+        # Stop the workers and wait for them (shielded: this also runs when cancelled), so
+        # that no request of this walk is in flight once the generator is closed.
+        self.scope.cancel()
+        if self.started:
+            with anyio.CancelScope(shield=True):
+                while not self.stopped:
+                    await self.changed()
 
     def notify(self) -> None:
         """Wake whoever waits: a chunk landed, a job failed, or the consumer made room."""
