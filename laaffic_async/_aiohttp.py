@@ -82,14 +82,14 @@ def _exception_table() -> tuple[tuple[type[BaseException], type[httpx.HTTPError]
 _TABLE: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = ()
 
 
-def _mapped(exc: Exception) -> httpx.HTTPError | None:
+def _raise_mapped(exc: Exception) -> None:
+    """Raise ``exc``'s httpx counterpart (chained), if it has one; else return."""
     global _TABLE
     if not _TABLE:
         _TABLE = _exception_table()
     for source, target in _TABLE:
         if isinstance(exc, source):
-            return target(str(exc) or type(exc).__name__)
-    return None
+            raise target(str(exc) or type(exc).__name__) from exc
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -198,10 +198,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 server_hostname=request.extensions.get("sni_hostname"),
             )
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            _raise_mapped(exc)
+            raise
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
@@ -249,10 +247,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     body = decompressed(body, encoding)
                 return response.status, body, response.headers
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            _raise_mapped(exc)
+            raise
 
     async def aclose(self) -> None:
         """Close the aiohttp session and every connection it holds."""
@@ -279,10 +275,8 @@ class _ResponseStream(httpx.AsyncByteStream):
                 async for chunk in response.content.iter_chunked(_SMALL_BODY):
                     yield chunk
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            _raise_mapped(exc)
+            raise
 
     async def aclose(self) -> None:
         # Returns the connection to aiohttp's pool if the body was read to the end, else

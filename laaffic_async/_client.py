@@ -155,8 +155,6 @@ class AsyncClient:
             transport=transport,
             http_client=http_client,
         )
-        # The httpx client: downloads stream through it, whatever carries the API calls.
-        self._http = self._stack.http
 
     def __repr__(self) -> str:
         return (

@@ -100,7 +100,7 @@ async def _stream_once(client: AsyncClient, url: str, target: Path) -> None:
     handle = anyio.wrap_file(os.fdopen(fd, "wb"))
     try:
         # A pre-signed link: the Api-Key and Sign are not sent to whatever host serves it.
-        async with client._http.stream("GET", url) as response:
+        async with client._stack.http.stream("GET", url) as response:
             if response.status_code != 200:
                 raise HttpStatusError(
                     response.status_code, endpoint=DOWNLOAD, body=await _error_text(response)

@@ -72,12 +72,14 @@ _EXC_MAP: dict[type[Exception], type[httpx.HTTPError]] = {
 _Conn = httpcore.AsyncHTTP11Connection
 
 
-def _mapped(exc: BaseException) -> httpx.HTTPError | None:
+def _raise_mapped(exc: Exception) -> None:
+    """Raise ``exc``'s httpx counterpart (chained), if it has one; else return."""
     target: type[httpx.HTTPError] | None = None
     for source, candidate in _EXC_MAP.items():
         if isinstance(exc, source) and (target is None or issubclass(candidate, target)):
             target = candidate
-    return None if target is None else target(str(exc))
+    if target is not None:
+        raise target(str(exc)) from exc
 
 
 def _readable(sock: Any) -> bool:
@@ -255,9 +257,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         except BaseException as exc:
             # httpcore has already closed a connection whose exchange did not finish.
             await self._discard(pool, conn)
-            mapped = _mapped(exc) if isinstance(exc, Exception) else None
-            if mapped is not None:
-                raise mapped from exc
+            if isinstance(exc, Exception):
+                _raise_mapped(exc)
             raise
         return _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream)), response
 
@@ -405,10 +406,8 @@ class _ResponseStream(httpx.AsyncByteStream):
             async for chunk in self._stream:
                 yield chunk
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            _raise_mapped(exc)
+            raise
 
     async def aclose(self) -> None:
         if self._closed:

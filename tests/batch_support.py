@@ -48,7 +48,7 @@ def client_sockets(url: str) -> int:
 
 def pool_in_use(client: AsyncClient) -> int:
     """Requests the pool still counts as active (a leak if not 0 when idle)."""
-    transport = client._http._transport
+    transport = client._stack.http._transport
     if isinstance(transport, PooledTransport):
         stats = transport.pool_stats().values()
         return sum(s.connections - s.idle + s.waiting for s in stats)

@@ -66,7 +66,7 @@ def test_direct_paths_are_used_only_without_a_caller_transport() -> None:
     fast = direct_client("http://127.0.0.1:1/v3", "aiohttp")
     assert isinstance(fast._stack.direct, AiohttpTransport)
     for client in (pooled, fast):
-        assert client._http._transport is client._stack.direct  # downloads share the pool
+        assert client._stack.http._transport is client._stack.direct  # downloads share the pool
     mock = httpx.MockTransport(lambda request: httpx.Response(500))
     given = direct_client("http://127.0.0.1:1/v3", transport=mock)
     assert given._stack.direct is None  # the caller's transport is the test seam: always used
