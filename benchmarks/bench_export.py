@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import hashlib
 import io
 import json
 import os
@@ -76,11 +75,11 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _records_server import run_records_server
 from _rss import peak_rss_mb
 from _server import server_stats
+from bench_dial import API_KEY, API_SECRET, signed_headers
 
 from laaffic_async import AsyncClient
 from laaffic_async._export import export_records
 
-API_KEY, API_SECRET = "bDqJFiq9", "7bz1lzh9"
 PAGE_SIZE = 100
 CONCURRENCY = 8
 MAX_WINDOW = timedelta(days=31)
@@ -88,18 +87,6 @@ SECOND = timedelta(seconds=1)
 
 # A variant reads every record of [start, end] and returns how many it saw.
 Variant = Callable[[str, datetime, datetime, int], Coroutine[Any, Any, int]]
-
-
-def signed_headers() -> dict[str, str]:
-    """The four headers of every request, signed afresh (as the vendor's own SDK does)."""
-    timestamp = str(int(time.time()))
-    sign = hashlib.md5((API_KEY + API_SECRET + timestamp).encode()).hexdigest()
-    return {
-        "Content-Type": "application/json;charset=UTF-8",
-        "Api-Key": API_KEY,
-        "Timestamp": timestamp,
-        "Sign": sign,
-    }
 
 
 def windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
