@@ -55,7 +55,7 @@ def direct_client(url: str, http_backend: Backend = "aiohttp", **kwargs: Any) ->
 
 
 @pytest.fixture
-async def fast(sandbox_url: str, http_backend: Backend) -> AsyncIterator[AsyncClient]:
+async def direct(sandbox_url: str, http_backend: Backend) -> AsyncIterator[AsyncClient]:
     async with direct_client(sandbox_url, http_backend) as client:
         yield client
 
@@ -130,11 +130,11 @@ async def test_a_refused_connection_is_retried_then_reported(http_backend: Backe
 
 @direct_paths
 async def test_server_errors_on_a_query_are_retried(
-    sandbox: Sandbox, fast: AsyncClient, http_backend: Backend
+    sandbox: Sandbox, direct: AsyncClient, http_backend: Backend
 ) -> None:
-    placed = await fast.send_sip("932111111111", account="a")
+    placed = await direct.send_sip("932111111111", account="a")
     sandbox.faults = Faults(error_rate=1.0, limit=2, endpoints=frozenset({"voice/recordSip"}))
-    assert (await fast.record(placed.voice_id)).voice_id == placed.voice_id
+    assert (await direct.record(placed.voice_id)).voice_id == placed.voice_id
     assert sandbox.state.requests["voice/recordSip"] == 3
 
 
@@ -151,26 +151,26 @@ async def test_a_skewed_clock_is_learned_from_the_date_header(http_backend: Back
 
 @direct_paths
 async def test_records_and_query_parameters(
-    sandbox: Sandbox, fast: AsyncClient, http_backend: Backend
+    sandbox: Sandbox, direct: AsyncClient, http_backend: Backend
 ) -> None:
     end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=40)
     seed_records(sandbox, 1500, start, end, seed=3)
-    ids = [r.voice_id async for r in fast.records(start, end, page_size=100, concurrency=4)]
+    ids = [r.voice_id async for r in direct.records(start, end, page_size=100, concurrency=4)]
     assert len(ids) == len(set(ids)) == 1500
     # getRecordingFileUrl is a GET with query parameters: they must arrive.
     sandbox.state.recordings.files["r1.mp3"] = b"x"
-    link = await fast.recording_url("r1.mp3")
+    link = await direct.recording_url("r1.mp3")
     assert link.url.split("?")[0].endswith("/r1.mp3")
 
 
 @direct_paths
 async def test_downloads_share_the_pool(
-    sandbox: Sandbox, fast: AsyncClient, tmp_path: Path, http_backend: Backend
+    sandbox: Sandbox, direct: AsyncClient, tmp_path: Path, http_backend: Backend
 ) -> None:
     data = bytes(range(256)) * 4096
     sandbox.state.recordings.files["big.mp3"] = data
-    written = await fast.download_recording("big.mp3", tmp_path / "big.mp3")
+    written = await direct.download_recording("big.mp3", tmp_path / "big.mp3")
     assert written.read_bytes() == data
 
 
