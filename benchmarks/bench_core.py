@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from laaffic_async import Call, RecordPage
-from laaffic_async._converter import structure
+from laaffic_async._core.converter import structure
 from laaffic_async._core.envelope import decode
 from laaffic_async._core.requests import send_sip_request
 from laaffic_async._core.signing import signed_headers

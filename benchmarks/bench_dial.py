@@ -72,8 +72,8 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _server import run_server, server_stats
 
-from laaffic_async._aiohttp import AiohttpTransport
-from laaffic_async._transport import PooledTransport
+from laaffic_async._io.aiohttp import AiohttpTransport
+from laaffic_async._io.pool import PooledTransport
 
 API_KEY = "bDqJFiq9"
 API_SECRET = "benchmark-secret"

@@ -78,7 +78,7 @@ from _server import server_stats
 from bench_dial import API_KEY, API_SECRET, signed_headers
 
 from laaffic_async import AsyncClient
-from laaffic_async._export import export_records
+from laaffic_async._paging.export import export_records
 
 PAGE_SIZE = 100
 CONCURRENCY = 8

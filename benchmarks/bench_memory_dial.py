@@ -55,11 +55,11 @@ def calls(n: int) -> Iterator[Call]:
 
 def _transport(kind: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
     if kind == "pooled":
-        from laaffic_async._transport import PooledTransport
+        from laaffic_async._io.pool import PooledTransport
 
         return PooledTransport(max_connections=concurrency)
     if kind == "aiohttp":
-        from laaffic_async._aiohttp import AiohttpTransport
+        from laaffic_async._io.aiohttp import AiohttpTransport
 
         return AiohttpTransport(max_connections=concurrency)
     return None

@@ -1,6 +1,5 @@
 """laaffic-async: an asyncio SDK for the Laaffic voice API (also sold as Itniotech and Onbuka)."""
 
-from ._batch import Batch, BatchProgress
 from ._callcenter_models import (
     Agent,
     AgentGroup,
@@ -17,8 +16,9 @@ from ._callcenter_models import (
 from ._client import ITNIOTECH, LAAFFIC, ONBUKA, AsyncClient
 from ._core.retry import RetryPolicy
 from ._core.windows import TimeSlice
-from ._liststream import ListStream
-from ._records import RecordBatch, RecordProgress, RecordStream
+from ._dialing.batch import Batch, BatchProgress
+from ._paging.liststream import ListStream
+from ._paging.records import RecordBatch, RecordProgress, RecordStream
 from ._version import __version__
 from .callcenter import CallCenter
 from .errors import (

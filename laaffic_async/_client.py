@@ -22,8 +22,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _recordings, _records
-from ._batch import Batch, BatchOptions, BatchProgress, stream_outcomes
+from . import _recordings
 from ._callcenter_models import RecordingUrl
 from ._core.clock import offset_from_date_header
 from ._core.envelope import decode
@@ -36,9 +35,11 @@ from ._core.retry import (
     backoff_delay,
 )
 from ._core.signing import signed_headers
-from ._http import Backend, HttpStack
-from ._limits import DialLimits, positive_int
-from ._records import RecordStream
+from ._dialing.batch import Batch, BatchOptions, BatchProgress, stream_outcomes
+from ._dialing.limits import DialLimits, positive_int
+from ._io.stack import Backend, HttpStack
+from ._paging import records as _records
+from ._paging.records import RecordStream
 from .callcenter import CallCenter
 from .errors import (
     HttpStatusError,

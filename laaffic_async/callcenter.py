@@ -56,7 +56,7 @@ from ._core.answers import (
     read_uploaded,
 )
 from ._core.requests import ApiRequest
-from ._liststream import ListStream
+from ._paging.liststream import ListStream
 from .errors import RequestValidationError
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from . import _validators as v
+from ._core import validators as v
 from .errors import LaafficError
 
 __all__ = ["Call", "CallOutcome", "CallRecord", "Credentials", "PlacedCall", "RecordPage"]

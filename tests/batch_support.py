@@ -8,7 +8,7 @@ import anyio
 import psutil
 
 from laaffic_async import AsyncClient, BatchProgress, Call, CallOutcome
-from laaffic_async._transport import PooledTransport
+from laaffic_async._io.pool import PooledTransport
 from laaffic_async.testing import Sandbox, SandboxTransport
 
 KEY, SECRET, APP = "bDqJFiq9", "7bz1lzh9", "4luaKsL2"

@@ -16,6 +16,10 @@ from laaffic_async.testing import (
     serve_in_thread,
 )
 
+from .redis_support import redis_server, redis_url
+
+__all__ = ["redis_server", "redis_url"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

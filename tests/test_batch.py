@@ -21,7 +21,7 @@ from laaffic_async import (
     RequestValidationError,
     SipBusyError,
 )
-from laaffic_async._batch import BatchOptions, stream_outcomes
+from laaffic_async._dialing.batch import BatchOptions, stream_outcomes
 
 pytestmark = pytest.mark.anyio
 

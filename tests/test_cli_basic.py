@@ -13,7 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from laaffic_async._cli import main
+from laaffic_async._cli.main import main
 from laaffic_async.testing import Faults, Sandbox
 
 ENV = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from laaffic_async._cli_dial import dial
+from laaffic_async._cli.dial import dial
 from laaffic_async.testing import Faults, Sandbox
 
 ENV = {

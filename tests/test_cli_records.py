@@ -18,9 +18,9 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from laaffic_async._cli_records import parse_when, records
+from laaffic_async._cli.records import parse_when, records
 from laaffic_async._core.windows import slice_window
-from laaffic_async._export import checkpoint_path, load_checkpoint, part_path
+from laaffic_async._paging.export import checkpoint_path, load_checkpoint, part_path
 from laaffic_async.testing import Sandbox, seed_records, serve_in_thread
 
 DAY = timedelta(days=1)
@@ -184,7 +184,7 @@ def test_kill_9_mid_export_then_resume_gives_the_identical_file(
     command = [
         sys.executable,
         "-c",
-        "from laaffic_async._cli_records import records; records()",
+        "from laaffic_async._cli.records import records; records()",
         *export_args(url, since, until, out, "--concurrency", "2"),
     ]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

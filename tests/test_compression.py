@@ -8,7 +8,7 @@ import zlib
 import httpx
 import pytest
 
-from laaffic_async._compression import decompressed
+from laaffic_async._io.compression import decompressed
 
 
 def test_decompression_rules() -> None:

@@ -33,9 +33,9 @@ from laaffic_async import (
     TransportError,
     __version__,
 )
-from laaffic_async._aiohttp import AiohttpTransport
-from laaffic_async._http import Backend
-from laaffic_async._transport import PooledTransport
+from laaffic_async._io.aiohttp import AiohttpTransport
+from laaffic_async._io.pool import PooledTransport
+from laaffic_async._io.stack import Backend
 from laaffic_async.testing import Faults, Sandbox, SandboxState, seed_records, serve_in_thread
 
 from .batch_support import APP, KEY, SECRET, assert_exactly_once, calls, client_sockets

@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 from click.testing import CliRunner
 
-from laaffic_async._cli import main
+from laaffic_async._cli.main import main
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

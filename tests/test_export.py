@@ -18,8 +18,8 @@ from laaffic_async import (
     RetryPolicy,
     TransportError,
 )
-from laaffic_async._converter import to_wire
-from laaffic_async._export import (
+from laaffic_async._core.converter import to_wire
+from laaffic_async._paging.export import (
     COLUMNS,
     Checkpoint,
     checkpoint_path,

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from laaffic_async import AsyncClient, Call, RequestValidationError
-from laaffic_async._limits import ConcurrencyLimit, DialLimits, RateLimiter
+from laaffic_async._dialing.limits import ConcurrencyLimit, DialLimits, RateLimiter
 from laaffic_async.testing import Faults, Sandbox, SandboxTransport
 
 pytestmark = pytest.mark.anyio

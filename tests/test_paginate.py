@@ -17,7 +17,7 @@ from anyio.abc import TaskGroup
 
 from laaffic_async import PaginationError, TimeRangeError
 from laaffic_async._core.paging import Order, OrderTracker
-from laaffic_async._paginate import Chunk, Fetch, PageLike, walk_pages
+from laaffic_async._paging.walker import Chunk, Fetch, PageLike, walk_pages
 
 pytestmark = pytest.mark.anyio
 

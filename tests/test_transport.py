@@ -16,8 +16,8 @@ import anyio
 import httpx
 import pytest
 
-from laaffic_async._aiohttp import AiohttpTransport
-from laaffic_async._transport import PooledTransport, PoolStats
+from laaffic_async._io.aiohttp import AiohttpTransport
+from laaffic_async._io.pool import PooledTransport, PoolStats
 
 BIG = bytes(range(256)) * 800  # 200 kB, several reads
 

@@ -17,7 +17,7 @@ import pytest
 
 from laaffic_async import VoiceReport
 from laaffic_async._core.pushes import parse_push
-from laaffic_async._spool import PRUNE_INTERVAL, MemorySpool, Op, SqliteSpool
+from laaffic_async._push.spool import PRUNE_INTERVAL, MemorySpool, Op, SqliteSpool
 from laaffic_async.webhooks import PushReceiver
 
 from .webhook_helpers import Collector, eventually, post_json, voice_report

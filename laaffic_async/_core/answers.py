@@ -21,9 +21,9 @@ from .._callcenter_models import (
     TaskPage,
     UploadedNumbers,
 )
-from .._converter import structure
 from ..errors import ResponseFormatError
 from ..models import CallRecord
+from .converter import structure
 
 __all__ = [
     "PLATFORM_TZ",

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from .. import _validators as v
 from .._callcenter_models import TaskSubmission, TaskType
-from .._converter import to_wire, unstructure_time
 from ..errors import RequestValidationError
+from . import validators as v
+from .converter import to_wire, unstructure_time
 from .requests import ApiRequest, dump_json
 
 __all__ = [

@@ -27,8 +27,8 @@ from typing import Any
 
 import attrs
 
-from .._converter import structure
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
+from .converter import structure
 
 __all__ = [
     "AGENT_RINGING",

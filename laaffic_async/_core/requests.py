@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from .. import _validators as v
-from .._converter import to_wire, unstructure_time
 from ..errors import RequestValidationError
 from ..models import Call
+from . import validators as v
+from .converter import to_wire, unstructure_time
 
 __all__ = [
     "RECORD_SIP_QUERY",

@@ -32,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from .. import _validators as v
 from ..errors import RequestValidationError
+from . import validators as v
 
 __all__ = [
     "HORIZON",

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from laaffic_async import Call, CallRecord, RecordPage
-from laaffic_async._converter import camel, structure, to_wire
+from laaffic_async._core.converter import camel, structure, to_wire
 
 SAMPLE = {
     "voiceId": "2203031113381000002",

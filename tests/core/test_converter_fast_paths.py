@@ -12,7 +12,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from hypothesis import given
 from hypothesis import strategies as st
 
-from laaffic_async._converter import _CONVERTER, camel, structure, to_wire
+from laaffic_async._core.converter import _CONVERTER, camel, structure, to_wire
 from laaffic_async.models import CallRecord, RecordPage
 
 BASE: dict[str, Any] = {"voiceId": "2203031113381000002", "submitTime": "2022-01-18T14:42:40+08:00"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import laaffic_async._dialfile as dialfile
+import laaffic_async._cli.dialfile as dialfile
 from laaffic_async import (
     Call,
     CallOutcome,
@@ -16,7 +16,7 @@ from laaffic_async import (
     RequestValidationError,
     SipBusyError,
 )
-from laaffic_async._dialfile import (
+from laaffic_async._cli.dialfile import (
     BadRow,
     Columns,
     DialRow,

@@ -10,8 +10,6 @@ import laaffic_async._core as core
 FORBIDDEN = {"anyio", "asyncio", "trio", "httpx", "httpcore", "socket", "time", "random", "ssl"}
 PURE_MODULES = [
     *Path(core.__file__).parent.glob("*.py"),
-    Path(core.__file__).parent.parent / "_converter.py",
-    Path(core.__file__).parent.parent / "_validators.py",
     Path(core.__file__).parent.parent / "models.py",
     Path(core.__file__).parent.parent / "errors.py",
 ]

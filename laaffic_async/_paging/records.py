@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 import attrs
 from anyio.abc import TaskGroup
 
-from . import _validators as v
-from ._converter import structure
-from ._core.paging import OrderTracker
-from ._core.requests import record_query_request
-from ._core.windows import TimeSlice, check_window, slice_window
-from ._paginate import Fetch, PageLike, walk_pages
-from .errors import ApiError, ResponseFormatError
-from .models import CallRecord, RecordPage
+from .._core import validators as v
+from .._core.converter import structure
+from .._core.paging import OrderTracker
+from .._core.requests import record_query_request
+from .._core.windows import TimeSlice, check_window, slice_window
+from ..errors import ApiError, ResponseFormatError
+from ..models import CallRecord, RecordPage
+from .walker import Fetch, PageLike, walk_pages
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from .._client import AsyncClient
 
 __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
 

@@ -26,13 +26,14 @@ from typing import Any
 import anyio
 import attrs
 
-from ._client import AsyncClient
-from ._export import export_records
-from ._progress import BatchProgress
-from ._records import RecordProgress
-from .events import PushEvent, VoiceReport
-from .models import Call
-from .testing import (
+from .._client import AsyncClient
+from .._dialing.progress import BatchProgress
+from .._paging.export import export_records
+from .._paging.records import RecordProgress
+from .._push.receiver import PushReceiver
+from ..events import PushEvent, VoiceReport
+from ..models import Call
+from ..testing import (
     SAMPLE_API_KEY,
     SAMPLE_API_SECRET,
     SAMPLE_APP_ID,
@@ -44,7 +45,6 @@ from .testing import (
     seed_records,
     serve_in_thread,
 )
-from .webhooks import PushReceiver
 
 
 @attrs.frozen

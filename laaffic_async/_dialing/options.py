@@ -6,8 +6,8 @@ import math
 
 import attrs
 
-from ._limits import positive_int, positive_rate
-from .errors import RequestValidationError
+from ..errors import RequestValidationError
+from .limits import positive_int, positive_rate
 
 __all__ = ["BatchOptions"]
 

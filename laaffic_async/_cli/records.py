@@ -1,6 +1,6 @@
 """``laaffic-async records export``: every call record of a period to CSV or JSON Lines.
 
-The command is a thin shell over :func:`laaffic_async._export.export_records`
+The command is a thin shell over :func:`laaffic_async._paging.export.export_records`
 (resumable, atomic); this module parses dates, shows progress and maps
 failures to exit codes (0 done, 1 the API or network failed, 2 bad input).
 
@@ -36,11 +36,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._cli_common import client_from_options, credential_options, fail
-from ._core.retry import RetryPolicy
-from ._export import FORMATS, ExportResult, checkpoint_path, export_records
-from ._records import RecordProgress
-from .errors import LaafficError, RequestValidationError
+from .._core.retry import RetryPolicy
+from .._paging.export import FORMATS, ExportResult, checkpoint_path, export_records
+from .._paging.records import RecordProgress
+from ..errors import LaafficError, RequestValidationError
+from .common import client_from_options, credential_options, fail
 
 __all__ = ["export", "parse_when", "records"]
 

@@ -46,7 +46,7 @@ import anyio
 import httpcore
 import httpx
 
-from ._compression import decompressed
+from .compression import decompressed
 
 __all__ = ["PoolStats", "PooledTransport"]
 

@@ -37,13 +37,13 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from ._batch_options import BatchOptions
-from ._core.retry import RetryPolicy, backoff_delay
-from ._lanes import AccountLanes
-from ._limits import RateLimiter
-from ._progress import BatchProgress
-from .errors import LaafficError, OutcomeUnknownError, RequestValidationError, SipBusyError
-from .models import Call, CallOutcome, PlacedCall
+from .._core.retry import RetryPolicy, backoff_delay
+from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError, SipBusyError
+from ..models import Call, CallOutcome, PlacedCall
+from .lanes import AccountLanes
+from .limits import RateLimiter
+from .options import BatchOptions
+from .progress import BatchProgress
 
 __all__ = ["Batch", "BatchOptions", "BatchProgress", "Send", "stream_outcomes"]
 

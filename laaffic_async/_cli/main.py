@@ -22,11 +22,11 @@ except ImportError:  # pragma: no cover - depends on the install
 
 import anyio
 
-from . import __version__
-from ._cli_common import client_from_options, credential_options, fail
-from ._cli_dial import dial
-from ._cli_records import records
-from .errors import LaafficError, OutcomeUnknownError, RequestValidationError
+from .. import __version__
+from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError
+from .common import client_from_options, credential_options, fail
+from .dial import dial
+from .records import records
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -104,7 +104,7 @@ def sandbox(
     7bz1lzh9, appId 4luaKsL2), so the vendor's own samples work against
     http://HOST:PORT/v3 with only the URL changed.
     """
-    from .testing import Faults, Sandbox, SandboxState, serve
+    from ..testing import Faults, Sandbox, SandboxState, serve
 
     emulator = Sandbox(
         SandboxState(call_seconds=call_seconds),
@@ -159,7 +159,7 @@ def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, o
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from ._demo import DemoOptions, run_demo, summary_rows
+    from .demo import DemoOptions, run_demo, summary_rows
 
     console = Console(stderr=True)
     options = DemoOptions(calls, accounts, concurrency, history, days, Path(out))

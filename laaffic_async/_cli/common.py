@@ -7,8 +7,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ._client import AsyncClient
-from .errors import RequestValidationError
+from .._client import AsyncClient
+from ..errors import RequestValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

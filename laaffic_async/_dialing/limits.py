@@ -13,7 +13,7 @@ from types import TracebackType
 
 import anyio
 
-from .errors import RequestValidationError
+from ..errors import RequestValidationError
 
 __all__ = ["ConcurrencyLimit", "DialLimits", "RateLimiter"]
 

@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 import attrs
 
-from ._core.pushes import ParsedPush, rebuild_event
+from .._core.pushes import ParsedPush, rebuild_event
 
 __all__ = ["MemorySpool", "Op", "Spool", "SqliteSpool"]
 

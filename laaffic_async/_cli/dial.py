@@ -1,6 +1,6 @@
 """``laaffic-async dial``: place every call of a CSV file, one JSON line per outcome.
 
-A thin shell over :func:`~laaffic_async._dialfile.read_dial_file` (rows in)
+A thin shell over :func:`~laaffic_async._cli.dialfile.read_dial_file` (rows in)
 and :meth:`AsyncClient.send_many` (calls out).  The file is read lazily, so
 its size does not matter; bad rows go to stderr with their line number and
 are never sent.  Exit codes: 0 every call placed; 1 a call failed, its
@@ -19,11 +19,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._cli_common import client_from_options, credential_options, fail
-from ._dialfile import BadRow, outcome_record, read_dial_file
-from ._progress import BatchProgress
-from .errors import RequestValidationError
-from .models import Call
+from .._dialing.progress import BatchProgress
+from ..errors import RequestValidationError
+from ..models import Call
+from .common import client_from_options, credential_options, fail
+from .dialfile import BadRow, outcome_record, read_dial_file
 
 __all__ = ["dial"]
 

@@ -4,7 +4,7 @@ Generic over the endpoint: a list is any ``fetch(current, size)`` coroutine
 function returning something with ``.total`` and ``.records``
 (:class:`PageLike`), such as :class:`~laaffic_async.models.RecordPage`.
 The call-center paginators and the record paginator
-(:mod:`laaffic_async._records`, which adds time slicing) are built on it::
+(:mod:`laaffic_async._paging.records`, which adds time slicing) are built on it::
 
     async def fetch(current: int, size: int) -> GroupPage:
         return await client.group_page(current=current, size=size)
@@ -64,8 +64,8 @@ import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 
-from ._core.paging import ChunkFill, OrderTracker, chunk_count
-from .errors import PaginationError
+from .._core.paging import ChunkFill, OrderTracker, chunk_count
+from ..errors import PaginationError
 
 __all__ = ["Chunk", "Fetch", "PageLike", "walk_pages"]
 

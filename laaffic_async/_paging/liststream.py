@@ -1,7 +1,7 @@
 """ListStream: every item of one call-center list, on the paginator behind ``client.records()``.
 
 The walking itself (concurrent pages, exactly once while the list grows,
-bounded memory) is :func:`laaffic_async._paginate.walk_pages`; this class
+bounded memory) is :func:`laaffic_async._paging.walker.walk_pages`; this class
 adds argument checks, a name for error messages and the two ways to read.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import AsyncGenerator, Callable, Hashable
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
-from . import _validators as v
-from ._core.paging import OrderTracker
-from ._paginate import Fetch, walk_pages
+from .._core import validators as v
+from .._core.paging import OrderTracker
+from .walker import Fetch, walk_pages
 
 __all__ = ["ListStream"]
 

@@ -46,13 +46,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
-from ._converter import structure, to_wire
-from ._records import RecordProgress
-from .errors import RequestValidationError
-from .models import CallRecord
+from .._core.converter import structure, to_wire
+from ..errors import RequestValidationError
+from ..models import CallRecord
+from .records import RecordProgress
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from .._client import AsyncClient
 
 __all__ = ["COLUMNS", "FORMATS", "Checkpoint", "ExportResult", "export_records"]
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._compression import decompressed
+from .compression import decompressed
 
 if TYPE_CHECKING:
     import aiohttp

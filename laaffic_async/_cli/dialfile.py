@@ -21,8 +21,8 @@ from typing import Any
 
 import attrs
 
-from .errors import ApiError, LaafficError, OutcomeUnknownError, RequestValidationError
-from .models import Call, CallOutcome
+from ..errors import ApiError, LaafficError, OutcomeUnknownError, RequestValidationError
+from ..models import Call, CallOutcome
 
 __all__ = ["BadRow", "Columns", "DialRow", "detect_columns", "outcome_record", "read_dial_file"]
 

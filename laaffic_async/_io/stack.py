@@ -25,10 +25,10 @@ from typing import Literal
 import attrs
 import httpx
 
-from ._aiohttp import AiohttpTransport
-from ._transport import PooledTransport
-from ._version import __version__
-from .errors import RequestValidationError
+from .._version import __version__
+from ..errors import RequestValidationError
+from .aiohttp import AiohttpTransport
+from .pool import PooledTransport
 
 __all__ = ["Backend", "HttpStack"]
 

@@ -26,10 +26,10 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from ._core.pushes import ParsedPush
-from ._core.retry import RetryPolicy, backoff_delay
-from ._spool import Op, Spool
-from .events import PushEvent
+from .._core.pushes import ParsedPush
+from .._core.retry import RetryPolicy, backoff_delay
+from ..events import PushEvent
+from .spool import Op, Spool
 
 __all__ = ["Counters", "Dispatcher", "PushStats", "SpoolWriter"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .errors import RequestValidationError
+from ..errors import RequestValidationError
 
 #: sendSip page: "Called number: 7-15 digits composed of national code + mobile phone number."
 CALLEE_DIGITS = (7, 15)

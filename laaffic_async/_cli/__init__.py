@@ -1,0 +1,1 @@
+"""_cli: private implementation package."""

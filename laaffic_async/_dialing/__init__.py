@@ -1,0 +1,1 @@
+"""_dialing: private implementation package."""

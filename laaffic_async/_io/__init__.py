@@ -1,0 +1,1 @@
+"""_io: private implementation package."""

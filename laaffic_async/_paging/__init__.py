@@ -1,0 +1,1 @@
+"""_paging: private implementation package."""

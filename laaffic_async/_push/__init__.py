@@ -1,0 +1,1 @@
+"""_push: private implementation package."""

@@ -1,0 +1,415 @@
+"""Receiving the platform's pushes: :class:`PushReceiver`, a plain ASGI app.
+
+::
+
+    from laaffic_async.events import PushEvent
+    from laaffic_async.webhooks import PushReceiver
+
+    async def on_push(event: PushEvent) -> None:
+        ...
+
+    app = PushReceiver(on_push, spool="pushes.sqlite3")   # uvicorn module:app
+
+What it promises, and how:
+
+* **Acknowledges at once.**  A push is answered 200 as soon as its body is
+  parsed and recorded in the spool; the handler runs afterwards.  The
+  platform retries a ringing push immediately if it is not answered quickly.
+* **Loses nothing.**  With ``spool=`` (the default) every acknowledged event
+  is in a sqlite file before the 200 leaves, and stays *pending* until the
+  handler returns.  A handler that raises is logged and called again with
+  exponential backoff (``retry_base_delay`` up to ``retry_max_delay``).  A
+  receiver that dies hands every pending event to the handler again when it
+  starts on the same file: delivery is at-least-once across crashes (an
+  event whose handler returned just before the crash may run again) and
+  exactly-once otherwise.
+* **Drops redeliveries.**  The platform retries pushes (call-center records
+  every 30 minutes, 3 times).  Events are keyed by ``voiceId``,
+  ``callSessionId``, or (``callId``, ``sipAccount``, ``callinEventTime``)
+  for ringing events, and a key seen within ``dedupe_window`` (at least two
+  hours, kept in the spool across restarts) is answered 200 and dropped.
+* **Refuses what is not a push** with a 4xx and no handler call: 404 for a
+  wrong path token, 403 for a source outside ``allowed_ips``, 405 for
+  anything but POST, 413 for a body over ``max_body``, 400 for a body that
+  is not JSON.  Well-formed JSON of an unknown shape is delivered as
+  :class:`~laaffic_async.events.UnknownPush`, never dropped.  Nothing raises
+  out of the app; a spool that cannot be written answers 503, so the
+  platform sends the push again.
+
+Commits are flushed to disk (``fsync=True``, sqlite ``synchronous=FULL``),
+so an acknowledged event also survives a power cut; ``fsync=False`` keeps
+it safe from a crash of the process only, for ~50x cheaper commits.
+``spool=None`` keeps everything in memory: fast, but an acknowledged event
+whose handler has not returned is lost with the process (the platform got
+its 200 and will not resend it), and redeliveries are recognised only while
+the process lives.
+
+Running the handler needs a task group, which a plain ASGI app only has
+while something runs it:
+
+* served alone (``uvicorn module:app``), the ASGI lifespan starts the
+  receiver and stops it at shutdown;
+* mounted inside Starlette, FastAPI or Quart, whose lifespan does not reach
+  mounted apps, enter ``async with receiver:`` in the parent app's lifespan
+  (or run ``await receiver.run()`` in a task group of your own);
+* if nobody started it, it still works: the first push opens the spool, and
+  each request runs the handler for its own events after its 200 has been
+  sent (as Starlette's background tasks do), trying a failing handler
+  3 times before leaving the event for the next push or a restart.  Prefer
+  starting it.
+
+Whichever way, the receiver lives in one event loop (the server's).  When
+mounting under Starlette, give the console the URL with its trailing slash
+(``/hooks/``) or a path token (``/hooks/<token>``): Starlette answers a bare
+``/hooks`` with a redirect, which the platform does not follow.
+
+A spool file belongs to one process (it is locked while open): run one
+receiver process, or give each worker process its own file and accept that
+redeliveries are then recognised per process.
+
+Pushes carry no signature.  ``path_token`` makes the push URL secret (set
+``https://you.example/pushes/<token>`` in the console); ``allowed_ips``
+limits sources to the platform's addresses (ask its support for them).
+Behind a reverse proxy set ``trusted_proxy_header="x-forwarded-for"`` so the
+client address comes from the proxy's header; only do so when your proxy
+always sets it, since a client can send that header too (the last entry,
+the one your proxy appended, is used).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import NoReturn, Self
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from .._core.push_guard import PushGuard, parse_networks
+from .._core.pushes import PushFormatError, parse_push
+from .._core.retry import RetryPolicy
+from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
+from .asgi import (
+    Disconnected,
+    Receive,
+    Responder,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+    serve_lifespan,
+)
+from .delivery import Counters, Dispatcher, Handler, PushStats, SpoolWriter
+from .spool import MemorySpool, Spool, SqliteSpool
+
+# The events are re-exported so a receiver module needs one import.
+__all__ = [
+    "AgentRinging",
+    "CallCenterRecord",
+    "PushEvent",
+    "PushReceiver",
+    "PushStats",
+    "UnknownPush",
+    "VoiceReport",
+]
+
+log = logging.getLogger("laaffic_async.webhooks")
+
+#: The platform retries call-center records every 30 minutes, 3 times: 1.5 hours.
+MIN_DEDUPE_WINDOW = timedelta(hours=2)
+_ACK = b'{"status":"0","reason":"success"}'
+
+
+class _Unavailable(Exception):
+    """The receiver is shutting down: answer 503 so the platform retries."""
+
+
+@attrs.define
+class _Session:
+    writer: SpoolWriter
+    dispatcher: Dispatcher
+    background: bool
+    closing: bool = False
+
+
+class PushReceiver:
+    """An ASGI app that takes the platform's pushes and hands them to ``handler``.
+
+    ``handler`` is ``async def handler(event: PushEvent) -> None``; it is
+    called once per event (see the module docs for crashes), concurrently
+    for up to ``concurrency`` events, and called again after it raises.
+
+    Use it as an ASGI app (``uvicorn module:app``, or mounted in a parent
+    app), and start it with the ASGI lifespan, ``async with receiver:`` or
+    ``await receiver.run()``.
+
+    * ``spool``: the sqlite file (created if missing), or ``None`` for memory;
+      ``fsync``: flush every commit to disk (see the module docs);
+    * ``path_token``, ``allowed_ips``, ``trusted_proxy_header``: who may
+      push (all off by default); ``max_body``: the largest body, in bytes;
+    * ``dedupe_window``: how long a key is remembered (at least 2 hours);
+    * ``concurrency``: handler calls at once; ``retry_base_delay`` and
+      ``retry_max_delay``: the backoff after a handler raised, in seconds;
+    * ``shutdown_grace``: seconds running handlers get at stop before they
+      are cancelled (their events stay pending for the next start);
+    * ``clock``: wall-clock seconds, for tests.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[PushEvent], Awaitable[None]],
+        *,
+        spool: str | os.PathLike[str] | None = "pushes.sqlite3",
+        fsync: bool = True,
+        path_token: str | None = None,
+        allowed_ips: Iterable[str] | None = None,
+        trusted_proxy_header: str | None = None,
+        max_body: int = 1024 * 1024,
+        dedupe_window: timedelta = timedelta(hours=3),
+        concurrency: int = 16,
+        retry_base_delay: float = 1.0,
+        retry_max_delay: float = 300.0,
+        shutdown_grace: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if dedupe_window < MIN_DEDUPE_WINDOW:
+            raise ValueError(
+                "dedupe_window must be at least 2 hours: the platform redelivers "
+                "call-center records for 1.5 hours"
+            )
+        if path_token is not None and (not path_token or "/" in path_token):
+            raise ValueError("path_token must be a non-empty string without '/'")
+        if max_body < 1 or concurrency < 1:
+            raise ValueError("max_body and concurrency must be positive")
+        if not 0 < retry_base_delay <= retry_max_delay:
+            raise ValueError("need 0 < retry_base_delay <= retry_max_delay")
+        self._handler: Handler = handler
+        self._spool_path = None if spool is None else os.fspath(spool)
+        self._fsync = fsync
+        self._window = dedupe_window.total_seconds()
+        self._memory = MemorySpool(window=self._window) if spool is None else None
+        self._guard = PushGuard(
+            path_token=path_token,
+            allowed_networks=None if allowed_ips is None else parse_networks(allowed_ips),
+            trusted_proxy_header=trusted_proxy_header,
+            max_body=max_body,
+        )
+        self._concurrency = concurrency
+        self._retry = RetryPolicy(base_delay=retry_base_delay, max_delay=retry_max_delay)
+        self._grace = shutdown_grace
+        self._clock = clock
+        self._counters = Counters()
+        self._session: _Session | None = None
+        self._open_lock: anyio.Lock | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    def __repr__(self) -> str:
+        where = self._spool_path if self._spool_path is not None else "memory"
+        state = "running" if self.running else "idle"
+        return f"PushReceiver(spool={where!r}, {state})"
+
+    @property
+    def running(self) -> bool:
+        """True between start (lifespan, ``async with``, ``run``) and stop."""
+        return self._session is not None and self._session.background
+
+    def stats(self) -> PushStats:
+        """The receiver's totals so far."""
+        c = self._counters
+        backlog = 0 if self._session is None else self._session.dispatcher.backlog
+        return PushStats(c.received, c.duplicates, c.rejected, c.delivered, c.failures, backlog)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _new_spool(self) -> Spool:
+        if self._memory is not None:
+            return self._memory
+        assert self._spool_path is not None
+        return SqliteSpool(self._spool_path, window=self._window, fsync=self._fsync)
+
+    async def _open_session(self, *, background: bool) -> _Session:
+        spool = self._new_spool()
+        if spool.blocking:
+            await anyio.to_thread.run_sync(spool.open)
+        else:
+            spool.open()
+        intake: list[Dispatcher] = []
+        writer = SpoolWriter(spool, self._clock, after=lambda ops: intake[0].intake(ops))
+        dispatcher = Dispatcher(
+            self._handler,
+            writer,
+            counters=self._counters,
+            concurrency=self._concurrency,
+            retry=self._retry,
+        )
+        intake.append(dispatcher)
+        try:
+            # Recovery: everything acknowledged and not handled before goes out first.
+            await writer.submit("load")
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await writer.close()
+            raise
+        return _Session(writer, dispatcher, background)
+
+    async def __aenter__(self) -> Self:
+        """Start: open the spool, run pending events, handle pushes in the background."""
+        if self.running:
+            raise RuntimeError("this PushReceiver is already running")
+        session = self._session
+        if session is None:
+            session = await self._open_session(background=True)
+        session.background = True  # a lazily opened session is taken over
+        self._session = session
+        stack = contextlib.AsyncExitStack()
+        try:
+            # Exit order is the reverse: stop serving, let the task group end, close the spool.
+            stack.push_async_callback(self._close_session, session)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._stop_serving, session, tg)
+            tg.start_soon(functools.partial(session.dispatcher.serve, until_idle=False))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    def _stop_serving(self, session: _Session, tg: TaskGroup) -> None:
+        # New pushes get 503 from here on; running handlers get shutdown_grace to finish.
+        session.closing = True
+        session.dispatcher.stop()
+        tg.cancel_scope.deadline = anyio.current_time() + self._grace
+
+    async def _close_session(self, session: _Session) -> None:
+        with anyio.CancelScope(shield=True):
+            await session.writer.close()
+        if self._session is session:
+            self._session = None
+        self._open_lock = None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop: refuse new pushes (503), let handlers finish, close the spool."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def run(self) -> NoReturn:
+        """Run the receiver until cancelled (for a task group of your own)."""
+        async with self:
+            await anyio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close a receiver that was never started but served pushes (its spool stays)."""
+        session = self._session
+        if session is None or session.background:
+            return
+        session.closing = True
+        session.dispatcher.stop()
+        await self._close_session(session)
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: http pushes and the lifespan protocol."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await serve_lifespan(receive, send, self.__aenter__, self._stop)
+
+    async def _stop(self) -> None:
+        await self.__aexit__(None, None, None)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        respond = Responder(send)
+        try:
+            session = await self._accept(scope, receive, respond)
+            if session is not None and not session.background and not session.dispatcher.hosted:
+                await session.dispatcher.serve(until_idle=True)
+        except Disconnected:
+            return
+        except Exception:
+            log.exception("push receiver failed on a request")
+            if not respond.started:
+                with contextlib.suppress(Exception):
+                    await respond(500)
+
+    async def _accept(self, scope: Scope, receive: Receive, respond: Responder) -> _Session | None:
+        """Check, read, parse and record one push; answer it; return its session if recorded."""
+        client = scope.get("client")
+        refusal = self._guard.check(
+            method=scope["method"],
+            path=scope["path"],
+            root_path=scope.get("root_path", ""),
+            client_host=client[0] if client else None,
+            headers=header_map(scope),
+        )
+        body = None if refusal is not None else await read_body(receive, self._guard.max_body)
+        if refusal is not None or body is None:
+            self._counters.rejected += 1
+            await respond(refusal or 413, allow=refusal == 405)
+            return None
+        try:
+            pushes = parse_push(body)
+        except PushFormatError as exc:
+            self._counters.rejected += 1
+            await respond(400, str(exc).encode("utf-8", "replace")[:200])
+            return None
+        try:
+            session = await self._request_session()
+            new = 0
+            if pushes:
+                op = await session.writer.submit("record", pushes=pushes)
+                new = len(op.result)
+        except _Unavailable:
+            await respond(503, b"shutting down")
+            return None
+        except Exception:
+            log.exception("could not record a push; answering 503 so the platform retries")
+            await respond(503, b"spool unavailable")
+            return None
+        self._counters.received += new
+        self._counters.duplicates += len(pushes) - new
+        try:
+            await respond(200, _ACK)
+        except Exception:
+            # The sender is gone; the push is recorded all the same (its retry is a duplicate).
+            log.debug("could not answer a recorded push", exc_info=True)
+        return session
+
+    async def _request_session(self) -> _Session:
+        session = self._session
+        if session is not None:
+            if session.closing:
+                raise _Unavailable
+            return session
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self._session is None:
+                log.warning(
+                    "PushReceiver got a push before it was started; handlers will run inside "
+                    "each request after its answer (start it with the ASGI lifespan or "
+                    "`async with receiver:` to run them in the background)"
+                )
+                self._session = await self._open_session(background=False)
+            return self._session
