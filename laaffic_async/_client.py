@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.lowlevel
@@ -36,7 +36,7 @@ from ._core.retry import (
 )
 from ._core.signing import signed_headers
 from ._dialing.batch import Batch, BatchOptions, BatchProgress, stream_outcomes
-from ._dialing.limits import DialLimits, positive_int
+from ._dialing.limits import DialGate, DialLimits, positive_int
 from ._io.stack import Backend, HttpStack
 from ._paging import records as _records
 from ._paging.records import RecordStream
@@ -52,6 +52,9 @@ from .errors import (
     TransportError,
 )
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+
+if TYPE_CHECKING:
+    from .fleet import RedisCoordinator
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
 
@@ -99,7 +102,11 @@ class AsyncClient:
 
     ``concurrency`` and ``calls_per_second`` limit every dialing request of
     this client, from any task (the pool grows to ``concurrency`` if smaller);
-    :meth:`send_many` batches obey them on top of their own limits.
+    :meth:`send_many` batches obey them on top of their own limits.  With a
+    ``coordinator`` (:class:`~laaffic_async.fleet.RedisCoordinator`) they are
+    budgets of the whole fleet sharing its Redis and namespace, one request
+    per phone account is in flight fleet-wide, and a Redis failure raises
+    :class:`~laaffic_async.errors.CoordinationError` (nothing sent).
 
     ``transport`` (an ``httpx.AsyncBaseTransport``) is the test seam: hand it
     ``httpx.ASGITransport(app=Sandbox())`` to talk to the emulator in-process.
@@ -126,6 +133,7 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        coordinator: RedisCoordinator | None = None,
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -139,6 +147,12 @@ class AsyncClient:
             raise RequestValidationError("max_connections", "must be a positive integer")
         #: Limits every send_sip/place shares, from any task (None: unlimited).
         self.limits = DialLimits(concurrency, calls_per_second)
+        self.coordinator = coordinator
+        #: What every dialing request passes: these limits, or the fleet's.
+        self.gate: DialGate = self.limits
+        if coordinator is not None:
+            self.gate = coordinator.limits(concurrency, calls_per_second)
+            self.limits = DialLimits()
         if concurrency is not None:
             # A pool smaller than the concurrency would silently cap it: grow the pool.
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
@@ -166,10 +180,17 @@ class AsyncClient:
     async def __aenter__(self) -> Self:
         if self._task_group is not None:
             raise RuntimeError("this AsyncClient is already entered")
+        if self.coordinator is not None:
+            await self.coordinator.__aenter__()
         # The task group batches run in: owned by the client, so no async generator
         # ever yields from inside one (see _batch.py).
         task_group = anyio.create_task_group()
-        await task_group.__aenter__()
+        try:
+            await task_group.__aenter__()
+        except BaseException:
+            if self.coordinator is not None:
+                await self.coordinator.__aexit__(None, None, None)
+            raise
         self._task_group = task_group
         return self
 
@@ -193,9 +214,15 @@ class AsyncClient:
                         raise
             return None
         finally:
-            # Shielded: a cancelled exit must still close the pooled sockets.
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
+            try:
+                # Not under the shield below: the coordinator owns a task group entered
+                # outside it, and a task group must exit in the scope it was entered in.
+                if self.coordinator is not None:
+                    await self.coordinator.__aexit__(None, None, None)
+            finally:
+                # Shielded: a cancelled exit must still close the pooled sockets.
+                with anyio.CancelScope(shield=True):
+                    await self.aclose()
 
     async def aclose(self) -> None:
         """Close the pooled connections (unless the caller owns the httpx client)."""
@@ -233,7 +260,7 @@ class AsyncClient:
     async def place(self, call: Call) -> PlacedCall:
         """Place a prepared :class:`~laaffic_async.models.Call` (see :meth:`send_sip`)."""
         request = send_sip_request(call, self.app_id)
-        async with self.limits:
+        async with self.gate.admit(call.account):
             data = await self.request(request)
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.

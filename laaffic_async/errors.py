@@ -3,6 +3,7 @@
     LaafficError
     ├── RequestValidationError (also ValueError)  bad input, caught before anything is sent
     ├── TransportError                            the request never reached the server
+    ├── CoordinationError                         fleet coordination (Redis) failed: nothing sent
     ├── OutcomeUnknownError                       a dialing request may or may not have run
     ├── HttpStatusError                           a non-2xx answer
     ├── ResponseFormatError                       a 2xx answer that is not the documented envelope
@@ -45,6 +46,7 @@ __all__ = [
     "ApiError",
     "ApiKeyDisabledError",
     "AuthenticationError",
+    "CoordinationError",
     "DataCapError",
     "DataExistsError",
     "DataNotFoundError",
@@ -101,6 +103,17 @@ class TransportError(LaafficError):
     def __init__(self, message: str, *, endpoint: str) -> None:
         self.endpoint = endpoint
         super().__init__(f"{endpoint}: {message}")
+
+
+class CoordinationError(LaafficError):
+    """The fleet's coordinator (Redis) failed or timed out, so the request was not sent.
+
+    Raised by a dialing request of a client built with a
+    :class:`~laaffic_async.fleet.RedisCoordinator` when Redis is unreachable
+    or answers an error: sending without the fleet's permission could break
+    its rate, concurrency or one-call-per-account budgets, so the SDK never
+    does.  Nothing was dialed; the call may be tried again later.
+    """
 
 
 class OutcomeUnknownError(LaafficError):

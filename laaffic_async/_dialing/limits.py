@@ -9,13 +9,15 @@ handler's ``send_sip`` shares them.
 from __future__ import annotations
 
 import math
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
+from typing import Protocol
 
 import anyio
 
 from ..errors import RequestValidationError
 
-__all__ = ["ConcurrencyLimit", "DialLimits", "RateLimiter"]
+__all__ = ["ConcurrencyLimit", "DialGate", "DialLimits", "RateLimiter"]
 
 
 def positive_int(field: str, value: object) -> int:
@@ -32,6 +34,18 @@ def positive_rate(field: str, value: object) -> float:
     if not math.isfinite(value) or value <= 0:
         raise RequestValidationError(field, "must be a finite number > 0", value)
     return float(value)
+
+
+class DialGate(Protocol):
+    """What every dialing request passes: local :class:`DialLimits` or a fleet's limits.
+
+    ``async with gate.admit(account):`` returns when the request may leave and
+    holds its share of the budgets (a slot, the account) until the block ends.
+    """
+
+    def admit(self, account: str) -> AbstractAsyncContextManager[None]:
+        """Wait until a request on ``account`` may be sent; hold its budget for the block."""
+        ...
 
 
 class ConcurrencyLimit:
@@ -129,6 +143,10 @@ class DialLimits:
     def active(self) -> bool:
         """Whether any limit is set (if not, entering costs nothing)."""
         return self.concurrency is not None or self.rate is not None
+
+    def admit(self, account: str) -> DialLimits:
+        """:class:`DialGate`: these limits themselves (per-account lanes live in the batch)."""
+        return self
 
     async def __aenter__(self) -> None:
         if self.concurrency is not None:

@@ -1,9 +1,331 @@
-"""RedisCoordinator: fleet-wide dialing budgets (work in progress)."""
+"""RedisCoordinator: the dialing budgets of a whole fleet, kept in Redis.
+
+One dialing request costs two Redis round trips on the happy path: one
+``EVALSHA`` that books the rate, a concurrency slot and the account together
+(:data:`~._scripts.ACQUIRE`), one that gives them back.  Requests that stay in
+flight longer than a third of a lease are renewed by one background task, all
+of the process's leases in one call.  A refused attempt books nothing; the
+caller polls again (the fleet's slots: one poller per process, woken early by a
+local release; a held account: its own short backoff).
+
+Every Redis failure becomes :class:`~laaffic_async.errors.CoordinationError`
+before the request is sent, within ``timeout`` seconds.
+"""
 
 from __future__ import annotations
 
-__all__ = ["RedisCoordinator"]
+import logging
+import math
+import random
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from .._dialing.limits import positive_int, positive_rate
+from ..errors import CoordinationError, RequestValidationError
+from ._redis import import_coredis
+from ._scripts import ACQUIRE, RELEASE, RENEW, FleetKeys, Script
+
+__all__ = ["CoordinatorStats", "FleetLimits", "RedisCoordinator"]
+
+log = logging.getLogger("laaffic_async")
+
+# Polling a full fleet: first wait, and the ceiling the backoff grows to.
+_SLOT_POLL = 0.005
+_SLOT_POLL_MAX = 0.05
+# Polling an account another worker holds (its request usually ends within a latency).
+_ACCOUNT_POLL = 0.01
+_ACCOUNT_POLL_MAX = 0.25
+
+
+class _Wakeup:
+    """Wake every task waiting right now (a re-armed event; made lazily, inside a loop)."""
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def wake(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+
+@attrs.define
+class CoordinatorStats:
+    """Counters of one coordinator (this process only)."""
+
+    #: Script calls sent to Redis (each one round trip; a NOSCRIPT reload counts twice).
+    round_trips: int = 0
+    #: Requests admitted, and attempts refused because the fleet or the account was busy.
+    admitted: int = 0
+    refused_full: int = 0
+    refused_account: int = 0
+    #: Renewal calls, and leases they had to re-create (Redis lost them).
+    renewals: int = 0
+    restored: int = 0
+    #: Redis operations that failed or timed out.
+    failures: int = 0
+
+
+def _lease(value: object) -> float:
+    seconds = positive_rate("lease_seconds", value)
+    if seconds < 0.1:
+        raise RequestValidationError("lease_seconds", "must be at least 0.1", value)
+    return seconds
+
+
+def _namespace(value: object) -> str:
+    if not isinstance(value, str) or not value or "{" in value or "}" in value:
+        rule = "must be a non-empty string without braces (it is the Redis Cluster hash tag)"
+        raise RequestValidationError("namespace", rule, value)
+    return value
 
 
 class RedisCoordinator:
-    """Placeholder until the fleet-dialing work lands."""
+    """Fleet-wide dialing budgets in Redis: pass it to ``AsyncClient(coordinator=...)``.
+
+    Every client (any process, any host) with the same Redis ``url`` and
+    ``namespace`` shares the client's ``concurrency`` (requests in flight),
+    ``calls_per_second`` (evenly spaced starts) and one request in flight per
+    phone account.  Leases expire ``lease_seconds`` after their last renewal,
+    so a worker that dies gives its slots and accounts back within that time.
+
+    ``timeout`` bounds every Redis operation: when Redis is unreachable a
+    dialing request raises :class:`~laaffic_async.errors.CoordinationError`
+    (nothing was sent) within about ``timeout`` seconds.  Reconnection is
+    automatic.  The client enters and leaves the coordinator with itself;
+    one coordinator serves one client at a time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "laaffic",
+        lease_seconds: float = 30.0,
+        timeout: float = 2.0,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            rule = "must be a redis://, rediss:// or unix:// URL"
+            raise RequestValidationError("url", rule, url)
+        self.url = url
+        self.namespace = _namespace(namespace)
+        self.lease_seconds = _lease(lease_seconds)
+        self.timeout = positive_rate("timeout", timeout)
+        self.keys = FleetKeys(self.namespace)
+        self.stats = CoordinatorStats()
+        self._worker = uuid.uuid4().hex[:12]
+        self._serial = 0
+        # Leases this process holds: id -> account key (what the renewer renews).
+        self._held: dict[str, str] = {}
+        self._redis: Any = None
+        self._stack: AsyncExitStack | None = None
+        # One local poller for a full fleet at a time; a local release wakes it early.
+        # (Made on entry: anyio's primitives need the running event loop's backend.)
+        self._turn: anyio.Lock | None = None
+        self._freed = _Wakeup()
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisCoordinator(namespace={self.namespace!r}, "
+            f"lease_seconds={self.lease_seconds}, held={len(self._held)})"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise RuntimeError("this RedisCoordinator is already in use by a client")
+        coredis = import_coredis()
+        redis = coredis.Redis.from_url(
+            self.url,
+            connect_timeout=self.timeout,
+            stream_timeout=self.timeout,
+            pool_timeout=self.timeout,
+        )
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(redis)
+            task_group: TaskGroup = await stack.enter_async_context(anyio.create_task_group())
+            task_group.start_soon(self._renew_forever, name="laaffic_async lease renewer")
+            stack.callback(task_group.cancel_scope.cancel)
+            self._redis = redis
+            self._turn = anyio.Lock()
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        self._redis = None
+        if stack is not None:
+            await stack.aclose()
+
+    def limits(
+        self, concurrency: int | None = None, calls_per_second: float | None = None
+    ) -> FleetLimits:
+        """The gate a client's dialing requests pass: these budgets, shared fleet-wide."""
+        return FleetLimits(self, concurrency, calls_per_second)
+
+    async def ping(self) -> None:
+        """Check that Redis answers; raise :class:`CoordinationError` if not."""
+        await self._call(None)
+
+    # -- the scripts -----------------------------------------------------------------------
+
+    async def _call(
+        self, script: Script | None, keys: Sequence[str] = (), args: Sequence[Any] = ()
+    ) -> Any:
+        redis = self._redis
+        if redis is None:
+            raise RuntimeError("the coordinator is used outside `async with AsyncClient(...)`")
+        coredis = import_coredis()
+        try:
+            with anyio.fail_after(self.timeout):
+                if script is None:
+                    self.stats.round_trips += 1
+                    return await redis.ping()
+                try:
+                    self.stats.round_trips += 1
+                    return await redis.evalsha(script.sha, keys, args)
+                except coredis.exceptions.NoScriptError:
+                    # A Redis restarted empty has forgotten the script: send its source once.
+                    self.stats.round_trips += 1
+                    return await redis.eval(script.source, keys, args)
+        except (TimeoutError, coredis.exceptions.RedisError, OSError) as exc:
+            self.stats.failures += 1
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}"
+            raise CoordinationError(f"Redis {reason}: {exc}".rstrip(": ")) from exc
+
+    def _new_lease(self) -> str:
+        self._serial += 1
+        return f"{self._worker}:{self._serial}"
+
+    async def _try(
+        self, lease: str, account: str, interval_ms: float, capacity: int, now: str = ""
+    ) -> list[int]:
+        keys = [self.keys.rate, self.keys.slots, self.keys.account(account)]
+        lease_ms = self.lease_seconds * 1000
+        args = [lease, f"{interval_ms:.6f}", capacity, f"{lease_ms:.3f}", now]
+        answer = await self._call(ACQUIRE, keys, args)
+        return [int(x) for x in answer]
+
+    async def acquire(self, account: str, interval_ms: float, capacity: int) -> str:
+        """Wait for a slot, the account and a start instant; return the lease id.
+
+        Sleeps until the booked start before returning; raises
+        :class:`CoordinationError` when Redis fails (nothing is then held
+        that will not expire).
+        """
+        turn = self._turn
+        if turn is None:
+            raise RuntimeError("the coordinator is used outside `async with AsyncClient(...)`")
+        lease = self._new_lease()
+        account_wait = _ACCOUNT_POLL
+        while True:
+            async with turn:
+                slot_wait = _SLOT_POLL
+                while True:
+                    answer = await self._try(lease, account, interval_ms, capacity)
+                    if answer[0] == 1 or answer[1] != 1:
+                        break
+                    self.stats.refused_full += 1
+                    with anyio.move_on_after(slot_wait * (0.5 + random.random())):
+                        await self._freed.wait()
+                    slot_wait = min(slot_wait * 2, _SLOT_POLL_MAX)
+            if answer[0] == 1:
+                break
+            self.stats.refused_account += 1
+            # The holder's lease ends at the latest within its ttl; poll well before.
+            ttl = answer[2] / 1000 if len(answer) > 2 and answer[2] > 0 else account_wait
+            await anyio.sleep(min(account_wait, ttl) * (0.5 + random.random()))
+            account_wait = min(account_wait * 2, _ACCOUNT_POLL_MAX)
+        self.stats.admitted += 1
+        self._held[lease] = self.keys.account(account)
+        delay = answer[1] / 1_000_000
+        if delay > 0:
+            try:
+                await anyio.sleep(delay)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.release(lease)
+                raise
+        return lease
+
+    async def release(self, lease: str) -> None:
+        """Give a lease back; a failure is logged (the lease then simply expires)."""
+        account_key = self._held.pop(lease, None)
+        if account_key is None:
+            return
+        self._freed.wake()
+        try:
+            await self._call(RELEASE, [self.keys.slots, account_key], [lease])
+        except CoordinationError as exc:
+            log.warning("fleet lease %s not released (%s); it expires on its own", lease, exc)
+
+    async def renew(self, now: str = "") -> int:
+        """Renew every lease this process holds, in one call; return how many were re-created."""
+        held = list(self._held.items())
+        if not held:
+            return 0
+        keys = [self.keys.slots, *(key for _, key in held)]
+        args: list[Any] = [f"{self.lease_seconds * 1000:.3f}", now, *(lease for lease, _ in held)]
+        restored = int(await self._call(RENEW, keys, args))
+        self.stats.renewals += 1
+        self.stats.restored += restored
+        return restored
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await anyio.sleep(self.lease_seconds / 3)
+            try:
+                await self.renew()
+            except CoordinationError as exc:
+                log.warning("fleet leases not renewed (%s); retrying", exc)
+
+
+@attrs.frozen
+class FleetLimits:
+    """A client's dialing gate with a coordinator: ``async with limits.admit(account):``."""
+
+    coordinator: RedisCoordinator
+    concurrency: int | None = None
+    calls_per_second: float | None = None
+    _interval_ms: float = attrs.field(init=False)
+
+    @_interval_ms.default
+    def _interval(self) -> float:
+        return 0.0 if self.calls_per_second is None else 1000.0 / self.calls_per_second
+
+    def __attrs_post_init__(self) -> None:
+        if self.concurrency is not None:
+            positive_int("concurrency", self.concurrency)
+        if self.calls_per_second is not None:
+            positive_rate("calls_per_second", self.calls_per_second)
+        if not math.isfinite(self._interval_ms):
+            raise RequestValidationError("calls_per_second", "too small", self.calls_per_second)
+
+    @asynccontextmanager
+    async def admit(self, account: str) -> AsyncIterator[None]:
+        """Hold a fleet slot and ``account`` (from its booked start) for the block."""
+        coordinator = self.coordinator
+        lease = await coordinator.acquire(account, self._interval_ms, self.concurrency or 0)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await coordinator.release(lease)
