@@ -148,9 +148,7 @@ async def test_busy_answer_backoff_holds_no_fleet_slot(redis_url: str) -> None:
     async with fleet_client(sandbox, redis_url, concurrency=1) as client:
         batch = [*calls(3, 1), *(c for c in calls(8, 8) if c.account != "acct000")]
         progress = BatchProgress()
-        outcomes = [
-            o async for o in client.send_many(batch, busy_delay=0.05, progress=progress)
-        ]
+        outcomes = [o async for o in client.send_many(batch, busy_delay=0.05, progress=progress)]
         coordinator = coordinator_of(client)
         assert coordinator._held == {}
         slots = await coordinator._redis.zcard(coordinator.keys.slots)
