@@ -5,7 +5,8 @@ and :meth:`AsyncClient.send_many` (calls out).  The file is read lazily, so
 its size does not matter; bad rows go to stderr with their line number and
 are never sent.  Exit codes: 0 every call placed; 1 a call failed, its
 outcome is unknown, or a row was bad; 2 bad usage (options, header,
-credentials); 130 interrupted (the outcomes known so far are written).
+credentials); 3 the fleet's Redis (``--redis``) is unreachable, nothing was sent;
+130 interrupted (the outcomes known so far are written).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._dialing.progress import BatchProgress
-from ..errors import RequestValidationError
+from ..errors import CoordinationError, RequestValidationError
 from ..models import Call
 from .common import client_from_options, credential_options, fail
 from .dialfile import BadRow, outcome_record, read_dial_file
@@ -66,6 +67,17 @@ def _count_rows(source: IO[str]) -> int | None:
     help="Seconds a call may wait for its busy account.",
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    metavar="URL",
+    help="Share --concurrency, --cps and one call per account with every dialer on this "
+    "Redis (redis://host:6379/0).",
+)
+@click.option(
+    "--namespace", default="laaffic", show_default=True, help="The fleet's name in Redis."
+)
 @credential_options
 def dial(
     numbers_csv: IO[str],
@@ -78,6 +90,8 @@ def dial(
     retry_busy: bool,
     busy_timeout: float,
     progress: bool,
+    redis_url: str | None,
+    namespace: str,
     **options: Any,
 ) -> None:
     """Call every number in NUMBERS_CSV ('-' for stdin), writing one JSON line per call.
@@ -120,8 +134,14 @@ def dial(
             yield row.call
 
     async def run() -> None:
-        client = client_from_options(options, max_connections=max(100, concurrency))
+        client = client_from_options(
+            options,
+            max_connections=max(100, concurrency),
+            **_fleet(redis_url, namespace, concurrency, cps),
+        )
         async with client:
+            if client.coordinator is not None:
+                await client.coordinator.ping()  # unreachable: stop before reading a row
             outcomes = client.send_many(
                 calls(),
                 concurrency=concurrency,
@@ -143,6 +163,8 @@ def dial(
             anyio.run(run)
         except RequestValidationError as exc:  # a bad header: no row of the file can be trusted
             fail(str(exc), code=2)
+        except CoordinationError as exc:
+            fail(f"the fleet's Redis is unreachable, nothing was sent: {exc}", code=3)
         except KeyboardInterrupt:
             interrupted = True
         # The line count included the header and blank lines: settle the bar on what ran.
@@ -152,6 +174,21 @@ def dial(
         raise SystemExit(130)
     if stats.failed or stats.unknown or counts["bad"]:
         raise SystemExit(1)
+
+
+def _fleet(
+    redis_url: str | None, namespace: str, concurrency: int, cps: float | None
+) -> dict[str, Any]:
+    """With --redis, the client options that make --concurrency and --cps fleet budgets."""
+    if redis_url is None:
+        return {}
+    try:
+        from ..fleet import RedisCoordinator
+
+        coordinator = RedisCoordinator(redis_url, namespace=namespace)
+    except (ImportError, RequestValidationError) as exc:
+        fail(str(exc), code=2)
+    return {"coordinator": coordinator, "concurrency": concurrency, "calls_per_second": cps}
 
 
 def _summary(stats: BatchProgress, bad: int, *, final: bool = False) -> str:
