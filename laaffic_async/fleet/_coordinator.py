@@ -236,24 +236,20 @@ class RedisCoordinator:
             raise RuntimeError("the coordinator is used outside `async with AsyncClient(...)`")
         lease = self._new_lease()
         account_wait = _ACCOUNT_POLL
-        while True:
-            async with turn:
-                slot_wait = _SLOT_POLL
-                while True:
-                    answer = await self._try(lease, account, interval_ms, capacity)
-                    if answer[0] == 1 or answer[1] != 1:
-                        break
-                    self.stats.refused_full += 1
-                    with anyio.move_on_after(slot_wait * (0.5 + random.random())):
-                        await self._freed.wait()
-                    slot_wait = min(slot_wait * 2, _SLOT_POLL_MAX)
-            if answer[0] == 1:
-                break
+        # The happy path is one script call, concurrent with every other acquire; only a
+        # full fleet queues callers behind one local poller (unless one is polling already).
+        answer = [0, 1] if turn.locked() else await self._try(lease, account, interval_ms, capacity)
+        while answer[0] != 1:
+            if answer[1] == 1:
+                async with turn:
+                    answer = await self._poll_full(lease, account, interval_ms, capacity)
+                continue
             self.stats.refused_account += 1
             # The holder's lease ends at the latest within its ttl; poll well before.
             ttl = answer[2] / 1000 if len(answer) > 2 and answer[2] > 0 else account_wait
             await anyio.sleep(min(account_wait, ttl) * (0.5 + random.random()))
             account_wait = min(account_wait * 2, _ACCOUNT_POLL_MAX)
+            answer = await self._try(lease, account, interval_ms, capacity)
         self.stats.admitted += 1
         self._held[lease] = self.keys.account(account)
         delay = answer[1] / 1_000_000
@@ -265,6 +261,20 @@ class RedisCoordinator:
                     await self.release(lease)
                 raise
         return lease
+
+    async def _poll_full(
+        self, lease: str, account: str, interval_ms: float, capacity: int
+    ) -> list[int]:
+        """Ask until the fleet has a free slot (a local release wakes this early)."""
+        slot_wait = _SLOT_POLL
+        while True:
+            answer = await self._try(lease, account, interval_ms, capacity)
+            if answer[0] == 1 or answer[1] != 1:
+                return answer
+            self.stats.refused_full += 1
+            with anyio.move_on_after(slot_wait * (0.5 + random.random())):
+                await self._freed.wait()
+            slot_wait = min(slot_wait * 2, _SLOT_POLL_MAX)
 
     async def release(self, lease: str) -> None:
         """Give a lease back; a failure is logged (the lease then simply expires)."""
