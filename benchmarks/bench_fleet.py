@@ -35,14 +35,15 @@ from typing import Any
 import anyio
 import psutil
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _records_server import run_records_server
 
 from laaffic_async import AsyncClient, Call
 from laaffic_async.fleet import RedisCoordinator
+
+HERE = Path(__file__).resolve().parent
 
 KEY, SECRET, APP = "bDqJFiq9", "benchmark-secret", "4luaKsL2"
 HIGH_CPS = 100_000.0
@@ -88,7 +89,7 @@ def _worker(args: argparse.Namespace) -> None:
             "admitted": stats.admitted if stats else 0,
         }
 
-    print(json.dumps(anyio.run(run)), flush=True)  # noqa: T201
+    print(json.dumps(anyio.run(run)), flush=True)
 
 
 def _fleet_run(base_url: str, redis: Any, workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def run(calls: int = 2000, concurrency: int = 20, latency_ms: float = 20.0) -> l
         try:
             for workers in (1, 2, 4):
                 for mode in ("local", "fleet"):
-                    print(f"-- {workers} worker(s), {mode}", file=sys.stderr)  # noqa: T201
+                    print(f"-- {workers} worker(s), {mode}", file=sys.stderr)
                     target = redis if mode == "fleet" else None
                     rows.append(_fleet_run(base_url, target, workers, args))
         finally:
@@ -204,11 +205,11 @@ def main() -> None:
         return
     calls = args.calls or (500 if args.quick else 2000)
     rows = run(calls, args.concurrency, args.latency)
-    print(  # noqa: T201
+    print(
         f"{calls:,} calls per worker, batch concurrency {args.concurrency} per worker, "
         f"server latency {args.latency:g} ms, calls_per_second {HIGH_CPS:,.0f}\n"
     )
-    print(format_table(rows))  # noqa: T201
+    print(format_table(rows))
 
 
 if __name__ == "__main__":
