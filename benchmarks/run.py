@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 import bench_core  # noqa: E402
 import bench_dial  # noqa: E402
 import bench_export  # noqa: E402
+import bench_fleet  # noqa: E402
 
 
 def machine() -> str:
@@ -101,6 +102,15 @@ def main() -> None:
         "## Export throughput: records() vs plain page loops\n\n"
         "200,000 records (30,000 with --quick), concurrency 8, server latency 0 and 5 ms.\n\n"
         + bench_export.format_table(export_rows)
+    )
+
+    print("== fleet dialing", file=sys.stderr)
+    fleet_calls = 500 if quick else 2000
+    sections.append(
+        "## Fleet dialing: coordination through Redis, 1 / 2 / 4 worker processes\n\n"
+        f"{fleet_calls:,} calls per worker, batch concurrency 20 per worker, server latency "
+        "20 ms; `local` = per-process limits, `fleet` = a RedisCoordinator (see "
+        "`bench_fleet.py`).\n\n" + bench_fleet.format_table(bench_fleet.run(fleet_calls))
     )
 
     print("== memory", file=sys.stderr)
