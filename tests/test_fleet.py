@@ -175,3 +175,24 @@ async def test_the_coordinator_needs_the_client_entered(redis_url: str) -> None:
     client = fleet_client(Sandbox(), redis_url)
     with pytest.raises(RuntimeError, match="async with"):
         await client.send_sip("932111111111", account="a")
+
+
+async def test_cancelled_waiters_leave_no_lease_behind(redis_url: str) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.latency = 0.3
+    holder = fleet_client(sandbox, redis_url, lease=30.0, concurrency=1, calls_per_second=2)
+    waiter = fleet_client(sandbox, redis_url, lease=30.0, concurrency=1, calls_per_second=2)
+    async with holder, waiter, anyio.create_task_group() as tg:
+        tg.start_soon(dial, holder, "932111111111", "a")
+        await anyio.sleep(0.05)
+        with anyio.move_on_after(0.1):  # cancelled while the fleet is full
+            await waiter.send_sip("932111111112", account="b")
+    async with fleet_client(sandbox, redis_url, concurrency=1, calls_per_second=2) as third:
+        await third.send_sip("932111111113", account="c")
+        with anyio.move_on_after(0.1):  # cancelled while sleeping to its booked start
+            await third.send_sip("932111111114", account="d")
+        coordinator = coordinator_of(third)
+        redis = coordinator._redis
+        assert await redis.zcard(coordinator.keys.slots) == 0
+        assert await redis.exists([coordinator.keys.account(x) for x in "abcd"]) == 0
+    assert sandbox.state.dials == 2

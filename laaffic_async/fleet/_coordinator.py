@@ -235,6 +235,32 @@ class RedisCoordinator:
         if turn is None:
             raise RuntimeError("the coordinator is used outside `async with AsyncClient(...)`")
         lease = self._new_lease()
+        account_key = self.keys.account(account)
+        try:
+            answer = await self._admit(turn, lease, account, interval_ms, capacity)
+        except CoordinationError:
+            raise
+        except BaseException:
+            # Cancelled, perhaps after the script ran: give back what it may have taken
+            # now rather than a lease period later.
+            with anyio.CancelScope(shield=True):
+                await self._give_back(lease, account_key)
+            raise
+        self.stats.admitted += 1
+        self._held[lease] = account_key
+        delay = answer[1] / 1_000_000
+        if delay > 0:
+            try:
+                await anyio.sleep(delay)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.release(lease)
+                raise
+        return lease
+
+    async def _admit(
+        self, turn: anyio.Lock, lease: str, account: str, interval_ms: float, capacity: int
+    ) -> list[int]:
         account_wait = _ACCOUNT_POLL
         # The happy path is one script call, concurrent with every other acquire; only a
         # full fleet queues callers behind one local poller (unless one is polling already).
@@ -250,17 +276,7 @@ class RedisCoordinator:
             await anyio.sleep(min(account_wait, ttl) * (0.5 + random.random()))
             account_wait = min(account_wait * 2, _ACCOUNT_POLL_MAX)
             answer = await self._try(lease, account, interval_ms, capacity)
-        self.stats.admitted += 1
-        self._held[lease] = self.keys.account(account)
-        delay = answer[1] / 1_000_000
-        if delay > 0:
-            try:
-                await anyio.sleep(delay)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self.release(lease)
-                raise
-        return lease
+        return answer
 
     async def _poll_full(
         self, lease: str, account: str, interval_ms: float, capacity: int
@@ -282,6 +298,9 @@ class RedisCoordinator:
         if account_key is None:
             return
         self._freed.wake()
+        await self._give_back(lease, account_key)
+
+    async def _give_back(self, lease: str, account_key: str) -> None:
         try:
             await self._call(RELEASE, [self.keys.slots, account_key], [lease])
         except CoordinationError as exc:
