@@ -57,3 +57,18 @@ async def on_push(event: PushEvent) -> None:
 
 
 receiver = PushReceiver(on_push, spool=None)
+
+
+async def fleet_usage() -> None:
+    from laaffic_async import CoordinationError
+    from laaffic_async.fleet import RedisCoordinator
+
+    coordinator = RedisCoordinator("redis://127.0.0.1:6379/0", namespace="eu", lease_seconds=30.0)
+    async with AsyncClient(
+        "key", "secret", concurrency=50, calls_per_second=20, coordinator=coordinator
+    ) as client:
+        try:
+            await client.send_sip("932111111111", account="a")
+        except CoordinationError as exc:
+            reason: str = str(exc)
+            del reason
