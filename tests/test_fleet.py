@@ -196,3 +196,20 @@ async def test_cancelled_waiters_leave_no_lease_behind(redis_url: str) -> None:
         assert await redis.zcard(coordinator.keys.slots) == 0
         assert await redis.exists([coordinator.keys.account(x) for x in "abcd"]) == 0
     assert sandbox.state.dials == 2
+
+
+async def test_leases_in_flight_survive_an_empty_redis_restart(redis_server: RedisServer) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.latency = 1.2
+    first = fleet_client(sandbox, redis_server.url, lease=0.6)
+    second = fleet_client(sandbox, redis_server.url, lease=0.6)
+    async with first, second, anyio.create_task_group() as tg:
+        tg.start_soon(dial, first, "932111111111", "shared")
+        await anyio.sleep(0.1)
+        redis_server.stop()
+        redis_server.start()
+        await anyio.sleep(0.45)  # the next renewal (every 0.2 s) re-creates the lease
+        await second.send_sip("932111111112", account="shared")
+    assert coordinator_of(first).stats.restored >= 1
+    assert sandbox.state.dials == 2
+    assert sandbox.state.peak_account_in_flight == 1

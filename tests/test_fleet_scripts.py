@@ -35,9 +35,21 @@ async def acquire(
     interval: float = 0.0,
     capacity: int = 0,
 ) -> list[int]:
-    keys = [KEYS.rate, KEYS.slots, KEYS.account(account)]
+    keys = [KEYS.rate, KEYS.slots, KEYS.account(account), KEYS.epoch]
     args = [lease, f"{interval:.6f}", capacity, f"{LEASE_MS:.3f}", f"{now:.3f}"]
-    return [int(x) for x in await redis.eval(ACQUIRE.source, keys, args)]
+    answer = await redis.eval(ACQUIRE.source, keys, args)
+    # Admitted: [1, delay us] (the epoch is checked on its own); refused: [0, why, ...].
+    return [int(x) for x in (answer[:2] if int(answer[0]) == 1 else answer)]
+
+
+async def renew(redis: Any, now: str, fresh: str, *leases: tuple[str, str, str]) -> list[Any]:
+    """RENEW for (lease id, account, epoch) triples; returns [restored, current epoch]."""
+    keys = [KEYS.slots, KEYS.epoch, *(KEYS.account(account) for _, account, _ in leases)]
+    args = [f"{LEASE_MS:.3f}", now, fresh]
+    for lease, _, epoch in leases:
+        args += [lease, epoch]
+    restored, epoch = await redis.eval(RENEW.source, keys, args)
+    return [int(restored), epoch.decode()]
 
 
 async def test_rate_books_evenly_spaced_starts(redis: Any) -> None:
@@ -91,31 +103,40 @@ async def test_one_lease_per_account(redis: Any) -> None:
 async def test_renewal_extends_and_restores_leases(redis: Any) -> None:
     # The account key's expiry is real time (PX), so this test uses the server clock.
     assert (await acquire(redis, "held", "acct", await _server_ms(redis), capacity=1))[0] == 1
-    keys = [KEYS.slots, KEYS.account("acct")]
+    epoch = (await redis.get(KEYS.epoch)).decode()
     now = await _server_ms(redis)
     later = now + 1500.0
-    assert await redis.eval(RENEW.source, keys, [f"{LEASE_MS:.3f}", f"{later:.3f}", "held"]) == 0
+    assert await renew(redis, f"{later:.3f}", "fresh1", ("held", "acct", epoch)) == [0, epoch]
     score = float(await redis.zscore(KEYS.slots, "held"))
     assert score == pytest.approx(later + LEASE_MS)
     # Past the original expiry the renewed lease still holds the slot.
     assert await acquire(redis, "other", "x", now + LEASE_MS + 100, capacity=1) == [0, 1]
     # Redis lost everything (restarted empty): renewal re-creates the held lease.
     await redis.flushall()
-    restored = await redis.eval(RENEW.source, keys, [f"{LEASE_MS:.3f}", "", "held"])
-    assert restored == 1
+    assert await renew(redis, "", "fresh2", ("held", "acct", epoch)) == [1, "fresh2"]
     assert await redis.get(KEYS.account("acct")) == b"held"
     assert (await acquire(redis, "other", "acct", await _server_ms(redis)))[:2] == [0, 2]
 
 
+async def test_renewal_never_resurrects_a_released_lease(redis: Any) -> None:
+    # A release that reaches Redis just before a renewal naming the same lease must win.
+    assert (await acquire(redis, "gone", "acct", await _server_ms(redis)))[0] == 1
+    epoch = (await redis.get(KEYS.epoch)).decode()
+    await redis.eval(RELEASE.source, [KEYS.slots, KEYS.account("acct")], ["gone"])
+    assert await renew(redis, "", "fresh", ("gone", "acct", epoch)) == [0, epoch]
+    assert await redis.zcard(KEYS.slots) == 0
+    assert await redis.exists([KEYS.account("acct")]) == 0
+
+
 async def test_renewal_never_steals_an_account_taken_meanwhile(redis: Any) -> None:
+    await redis.set(KEYS.epoch, "new-epoch")
     await redis.set(KEYS.account("acct"), "someone-else", px=5000)
-    keys = [KEYS.slots, KEYS.account("acct")]
-    await redis.eval(RENEW.source, keys, [f"{LEASE_MS:.3f}", "", "mine"])
+    await renew(redis, "", "fresh", ("mine", "acct", "old-epoch"))
     assert await redis.get(KEYS.account("acct")) == b"someone-else"
 
 
 async def test_keys_share_one_cluster_slot() -> None:
-    tagged = [KEYS.rate, KEYS.slots, KEYS.account("a"), KEYS.account("other")]
+    tagged = [KEYS.rate, KEYS.slots, KEYS.epoch, KEYS.account("a"), KEYS.account("other")]
     assert all("{test-ns}" in key for key in tagged)
 
 

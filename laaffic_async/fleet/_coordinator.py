@@ -62,6 +62,31 @@ class _Wakeup:
 
 
 @attrs.define
+class _Lease:
+    account_key: str
+    #: The Redis lifetime it was taken (or last renewed) in: see RENEW in _scripts.py.
+    epoch: str
+
+
+@attrs.frozen
+class _Answer:
+    """What one ACQUIRE said: admitted (start in ``delay_us``), or why not."""
+
+    admitted: bool
+    delay_us: int = 0
+    full: bool = False
+    ttl_ms: int = 0
+    epoch: str = ""
+
+
+_FULL = _Answer(False, full=True)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@attrs.define
 class CoordinatorStats:
     """Counters of one coordinator (this process only)."""
 
@@ -127,8 +152,8 @@ class RedisCoordinator:
         self.stats = CoordinatorStats()
         self._worker = uuid.uuid4().hex[:12]
         self._serial = 0
-        # Leases this process holds: id -> account key (what the renewer renews).
-        self._held: dict[str, str] = {}
+        # Leases this process holds (what the renewer renews).
+        self._held: dict[str, _Lease] = {}
         self._redis: Any = None
         self._stack: AsyncExitStack | None = None
         # One local poller for a full fleet at a time; a local release wakes it early.
@@ -217,12 +242,16 @@ class RedisCoordinator:
 
     async def _try(
         self, lease: str, account: str, interval_ms: float, capacity: int, now: str = ""
-    ) -> list[int]:
-        keys = [self.keys.rate, self.keys.slots, self.keys.account(account)]
+    ) -> _Answer:
+        keys = [self.keys.rate, self.keys.slots, self.keys.account(account), self.keys.epoch]
         lease_ms = self.lease_seconds * 1000
         args = [lease, f"{interval_ms:.6f}", capacity, f"{lease_ms:.3f}", now]
         answer = await self._call(ACQUIRE, keys, args)
-        return [int(x) for x in answer]
+        if int(answer[0]) == 1:
+            return _Answer(True, delay_us=int(answer[1]), epoch=_text(answer[2]))
+        if int(answer[1]) == 1:
+            return _FULL
+        return _Answer(False, ttl_ms=int(answer[2]))
 
     async def acquire(self, account: str, interval_ms: float, capacity: int) -> str:
         """Wait for a slot, the account and a start instant; return the lease id.
@@ -247,8 +276,8 @@ class RedisCoordinator:
                 await self._give_back(lease, account_key)
             raise
         self.stats.admitted += 1
-        self._held[lease] = account_key
-        delay = answer[1] / 1_000_000
+        self._held[lease] = _Lease(account_key, answer.epoch)
+        delay = answer.delay_us / 1_000_000
         if delay > 0:
             try:
                 await anyio.sleep(delay)
@@ -260,19 +289,19 @@ class RedisCoordinator:
 
     async def _admit(
         self, turn: anyio.Lock, lease: str, account: str, interval_ms: float, capacity: int
-    ) -> list[int]:
+    ) -> _Answer:
         account_wait = _ACCOUNT_POLL
         # The happy path is one script call, concurrent with every other acquire; only a
         # full fleet queues callers behind one local poller (unless one is polling already).
-        answer = [0, 1] if turn.locked() else await self._try(lease, account, interval_ms, capacity)
-        while answer[0] != 1:
-            if answer[1] == 1:
+        answer = _FULL if turn.locked() else await self._try(lease, account, interval_ms, capacity)
+        while not answer.admitted:
+            if answer.full:
                 async with turn:
                     answer = await self._poll_full(lease, account, interval_ms, capacity)
                 continue
             self.stats.refused_account += 1
             # The holder's lease ends at the latest within its ttl; poll well before.
-            ttl = answer[2] / 1000 if len(answer) > 2 and answer[2] > 0 else account_wait
+            ttl = answer.ttl_ms / 1000 if answer.ttl_ms > 0 else account_wait
             await anyio.sleep(min(account_wait, ttl) * (0.5 + random.random()))
             account_wait = min(account_wait * 2, _ACCOUNT_POLL_MAX)
             answer = await self._try(lease, account, interval_ms, capacity)
@@ -280,12 +309,12 @@ class RedisCoordinator:
 
     async def _poll_full(
         self, lease: str, account: str, interval_ms: float, capacity: int
-    ) -> list[int]:
+    ) -> _Answer:
         """Ask until the fleet has a free slot (a local release wakes this early)."""
         slot_wait = _SLOT_POLL
         while True:
             answer = await self._try(lease, account, interval_ms, capacity)
-            if answer[0] == 1 or answer[1] != 1:
+            if not answer.full:
                 return answer
             self.stats.refused_full += 1
             with anyio.move_on_after(slot_wait * (0.5 + random.random())):
@@ -294,11 +323,11 @@ class RedisCoordinator:
 
     async def release(self, lease: str) -> None:
         """Give a lease back; a failure is logged (the lease then simply expires)."""
-        account_key = self._held.pop(lease, None)
-        if account_key is None:
+        held = self._held.pop(lease, None)
+        if held is None:
             return
         self._freed.wake()
-        await self._give_back(lease, account_key)
+        await self._give_back(lease, held.account_key)
 
     async def _give_back(self, lease: str, account_key: str) -> None:
         try:
@@ -311,9 +340,14 @@ class RedisCoordinator:
         held = list(self._held.items())
         if not held:
             return 0
-        keys = [self.keys.slots, *(key for _, key in held)]
-        args: list[Any] = [f"{self.lease_seconds * 1000:.3f}", now, *(lease for lease, _ in held)]
-        restored = int(await self._call(RENEW, keys, args))
+        keys = [self.keys.slots, self.keys.epoch, *(lease.account_key for _, lease in held)]
+        args: list[Any] = [f"{self.lease_seconds * 1000:.3f}", now, self._new_lease()]
+        for lease_id, lease in held:
+            args += [lease_id, lease.epoch]
+        answer = await self._call(RENEW, keys, args)
+        restored, epoch = int(answer[0]), _text(answer[1])
+        for _, lease in held:
+            lease.epoch = epoch  # renewed or re-created: now part of the current epoch
         self.stats.renewals += 1
         self.stats.restored += restored
         return restored

@@ -11,7 +11,8 @@ Keys of namespace ``ns``:
 
 * ``laaffic:{ns}:rate``: the GCRA "theoretical arrival time" (ms) of the next start;
 * ``laaffic:{ns}:slots``: a sorted set of lease ids scored by their expiry (ms);
-* ``laaffic:{ns}:account:<account>``: the lease id holding that account (``SET NX PX``).
+* ``laaffic:{ns}:account:<account>``: the lease id holding that account (``SET NX PX``);
+* ``laaffic:{ns}:epoch``: an id naming this Redis's lifetime (gone after an empty restart).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class FleetKeys:
     def slots(self) -> str:
         return f"laaffic:{{{self.namespace}}}:slots"
 
+    @property
+    def epoch(self) -> str:
+        return f"laaffic:{{{self.namespace}}}:epoch"
+
     def account(self, account: str) -> str:
         return f"laaffic:{{{self.namespace}}}:account:{account}"
 
@@ -62,11 +67,11 @@ local function clock(given)
 end
 """
 
-#: KEYS: rate, slots, account.  ARGV: lease id, interval ms (0: no rate), capacity
-#: (0: no cap), lease ms, now ms ('' = server clock).
-#: Returns {1, delay us} when admitted (start in `delay`), {0, 1} when every slot is
-#: taken, {0, 2, ttl ms} when the account is held.  Nothing is booked unless admitted:
-#: a refused attempt costs no rate and no slot.
+#: KEYS: rate, slots, account, epoch.  ARGV: lease id, interval ms (0: no rate),
+#: capacity (0: no cap), lease ms, now ms ('' = server clock).
+#: Returns {1, delay us, epoch} when admitted (start in `delay`), {0, 1} when every slot
+#: is taken, {0, 2, ttl ms} when the account is held.  Nothing is booked unless
+#: admitted: a refused attempt costs no rate and no slot.
 ACQUIRE = Script(
     _NOW
     + """
@@ -94,7 +99,13 @@ if interval > 0 then
 end
 redis.call('ZADD', KEYS[2], now + delay + lease, id)
 redis.call('SET', KEYS[3], id, 'PX', math.ceil(delay + lease))
-return {1, math.floor(delay * 1000)}
+-- The epoch names this Redis's lifetime: a Redis restarted empty gets a new one.
+local epoch = redis.call('GET', KEYS[4])
+if not epoch then
+  epoch = id
+  redis.call('SET', KEYS[4], epoch)
+end
+return {1, math.floor(delay * 1000), epoch}
 """
 )
 
@@ -110,33 +121,42 @@ return 1
 """
 )
 
-#: KEYS: slots, then one account key per lease.  ARGV: lease ms, now ms ('' = server
-#: clock), then the lease ids (aligned with the account keys).  Pushes every expiry to
-#: at least now + lease; re-creates a lease that vanished (a Redis restarted empty),
-#: unless another worker took the account meanwhile.  Returns how many were re-created.
+#: KEYS: slots, epoch, then one account key per lease.  ARGV: lease ms, now ms ('' =
+#: server clock), a fresh epoch id (used if Redis has none), then per lease its id and
+#: the epoch it was taken in.  Pushes every live lease's expiry to at least now + lease.
+#: A lease missing from the current epoch was released or expired: left alone (a
+#: release racing this renewal must win).  A lease of an older epoch was lost with a
+#: restarted Redis: re-created, unless another worker took its account meanwhile.
+#: Returns {how many were re-created, the current epoch}.
 RENEW = Script(
     _NOW
     + """
 local lease = tonumber(ARGV[1])
 local now = clock(ARGV[2])
 local until_ = now + lease
+local current = redis.call('GET', KEYS[2])
+if not current then
+  current = ARGV[3]
+  redis.call('SET', KEYS[2], current)
+end
 local restored = 0
-for i = 2, #KEYS do
-  local id = ARGV[i + 1]
+for i = 3, #KEYS do
+  local id, epoch = ARGV[2 * i - 2], ARGV[2 * i - 1]
+  local lost = epoch ~= current
   local score = redis.call('ZSCORE', KEYS[1], id)
-  if not score then
-    restored = restored + 1
+  if score and tonumber(score) < until_ then
     redis.call('ZADD', KEYS[1], until_, id)
-  elseif tonumber(score) < until_ then
+  elseif not score and lost then
+    restored = restored + 1
     redis.call('ZADD', KEYS[1], until_, id)
   end
   local owner = redis.call('GET', KEYS[i])
-  if not owner then
-    redis.call('SET', KEYS[i], id, 'PX', math.ceil(lease))
-  elseif owner == id and redis.call('PTTL', KEYS[i]) < lease then
+  if owner == id and redis.call('PTTL', KEYS[i]) < lease then
     redis.call('PEXPIRE', KEYS[i], math.ceil(lease))
+  elseif not owner and lost then
+    redis.call('SET', KEYS[i], id, 'PX', math.ceil(lease))
   end
 end
-return restored
+return {restored, current}
 """
 )
