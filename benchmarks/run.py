@@ -105,12 +105,13 @@ def main() -> None:
     )
 
     print("== fleet dialing", file=sys.stderr)
-    fleet_calls = 500 if quick else 2000
+    fleet_calls = 300 if quick else 1000
     sections.append(
         "## Fleet dialing: coordination through Redis, 1 / 2 / 4 worker processes\n\n"
-        f"{fleet_calls:,} calls per worker, batch concurrency 20 per worker, server latency "
-        "20 ms; `local` = per-process limits, `fleet` = a RedisCoordinator (see "
-        "`bench_fleet.py`).\n\n" + bench_fleet.format_table(bench_fleet.run(fleet_calls))
+        f"{fleet_calls:,} calls per worker, batch concurrency {bench_fleet.CONCURRENCY} per "
+        f"worker, server latency {bench_fleet.LATENCY_MS:g} ms; `local` = per-process limits, "
+        "`fleet` = a RedisCoordinator (see `bench_fleet.py`).\n\n"
+        + bench_fleet.format_table(bench_fleet.run(fleet_calls))
     )
 
     print("== memory", file=sys.stderr)
