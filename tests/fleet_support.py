@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from laaffic_async.testing import Sandbox
+
+from .redis_support import _free_port, redis_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "fleet_worker.py"
@@ -130,3 +135,43 @@ def outcomes_of(worker: subprocess.Popen[str], timeout: float = 60) -> list[dict
     out, err = worker.communicate(timeout=timeout)
     assert worker.returncode == 0, err
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def redis_cluster(directory: Path) -> Iterator[str]:
+    """A one-node Redis Cluster (every slot on it) on a free port; yields its URL."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            redis_binary(),
+            *("--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"),
+            *("--dir", str(directory), "--cluster-enabled", "yes"),
+            *("--cluster-config-file", str(directory / "nodes.conf")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # "busy" too: an earlier attempt may have assigned the slots before it timed out.
+        _command(port, b"CLUSTER ADDSLOTSRANGE 0 16383", expect=(b"+OK", b"busy"), wait=10)
+        _command(port, b"CLUSTER INFO", expect=(b"cluster_state:ok",), wait=20)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        process.wait(5)
+
+
+def _command(port: int, command: bytes, *, expect: tuple[bytes, ...], wait: float) -> None:
+    """Send an inline command until its answer contains ``expect`` (or fail after ``wait``)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                conn.sendall(command + b"\r\n")
+                answer = conn.recv(4096)
+                if any(part in answer for part in expect):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"redis cluster node on {port}: no {expect!r} after {command!r}")

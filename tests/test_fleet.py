@@ -7,6 +7,7 @@ what actually reaches it: requests in flight, per account, and -68 answers.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -16,6 +17,7 @@ from laaffic_async.fleet import RedisCoordinator
 from laaffic_async.testing import Sandbox
 
 from .batch_support import assert_exactly_once, calls, make_client
+from .fleet_support import redis_cluster
 from .redis_support import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -169,6 +171,8 @@ def test_bad_settings_are_refused_before_anything_connects() -> None:
         RedisCoordinator("redis://127.0.0.1", lease_seconds=0.01)
     with pytest.raises(RequestValidationError, match="timeout"):
         RedisCoordinator("redis://127.0.0.1", timeout=0)
+    with pytest.raises(RequestValidationError, match="cluster"):
+        RedisCoordinator("redis://127.0.0.1", cluster="yes")  # type: ignore[arg-type]
 
 
 async def test_the_coordinator_needs_the_client_entered(redis_url: str) -> None:
@@ -213,3 +217,30 @@ async def test_leases_in_flight_survive_an_empty_redis_restart(redis_server: Red
     assert coordinator_of(first).stats.restored >= 1
     assert sandbox.state.dials == 2
     assert sandbox.state.peak_account_in_flight == 1
+
+
+async def test_redis_cluster(tmp_path: Path) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.latency = 0.02
+    with redis_cluster(tmp_path) as url:
+        clients = [
+            make_client(
+                sandbox,
+                coordinator=RedisCoordinator(url, namespace="eu", cluster=True),
+                concurrency=2,
+                calls_per_second=100,
+            )
+            for _ in "ab"
+        ]
+        outcomes = []
+        async with clients[0], clients[1], anyio.create_task_group() as tg:
+
+            async def run(client: AsyncClient, offset: int) -> None:
+                batch = list(calls(12, 3))[offset::2]
+                outcomes.extend([o async for o in client.send_many(batch)])
+
+            for i, client in enumerate(clients):
+                tg.start_soon(run, client, i)
+    assert_exactly_once(sandbox, outcomes, 12)
+    assert sandbox.state.peak_in_flight <= 2
+    assert sandbox.state.busy_answers == 0

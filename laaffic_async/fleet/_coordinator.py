@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
@@ -129,8 +130,10 @@ class RedisCoordinator:
     ``timeout`` bounds every Redis operation: when Redis is unreachable a
     dialing request raises :class:`~laaffic_async.errors.CoordinationError`
     (nothing was sent) within about ``timeout`` seconds.  Reconnection is
-    automatic.  The client enters and leaves the coordinator with itself;
-    one coordinator serves one client at a time.
+    automatic.  ``cluster=True`` speaks Redis Cluster (``url`` names any node);
+    every key of a namespace carries the hash tag ``{namespace}``, so one
+    namespace lives in one slot.  The client enters and leaves the
+    coordinator with itself; one coordinator serves one client at a time.
     """
 
     def __init__(
@@ -140,6 +143,7 @@ class RedisCoordinator:
         namespace: str = "laaffic",
         lease_seconds: float = 30.0,
         timeout: float = 2.0,
+        cluster: bool = False,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
             rule = "must be a redis://, rediss:// or unix:// URL"
@@ -148,6 +152,9 @@ class RedisCoordinator:
         self.namespace = _namespace(namespace)
         self.lease_seconds = _lease(lease_seconds)
         self.timeout = positive_rate("timeout", timeout)
+        if not isinstance(cluster, bool):
+            raise RequestValidationError("cluster", "must be True or False", cluster)
+        self.cluster = cluster
         self.keys = FleetKeys(self.namespace)
         self.stats = CoordinatorStats()
         self._worker = uuid.uuid4().hex[:12]
@@ -173,12 +180,16 @@ class RedisCoordinator:
         if self._stack is not None:
             raise RuntimeError("this RedisCoordinator is already in use by a client")
         coredis = import_coredis()
-        redis = coredis.Redis.from_url(
-            self.url,
-            connect_timeout=self.timeout,
-            stream_timeout=self.timeout,
-            pool_timeout=self.timeout,
-        )
+        kind = coredis.RedisCluster if self.cluster else coredis.Redis
+        with warnings.catch_warnings():
+            # coredis 6's own RedisCluster.from_url trips its startup-nodes deprecation.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            redis = kind.from_url(
+                self.url,
+                connect_timeout=self.timeout,
+                stream_timeout=self.timeout,
+                pool_timeout=self.timeout,
+            )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(redis)
             task_group: TaskGroup = await stack.enter_async_context(anyio.create_task_group())
