@@ -145,6 +145,7 @@ class RedisCoordinator:
         timeout: float = 2.0,
         cluster: bool = False,
     ) -> None:
+        import_coredis()  # without the extra, fail here with the install hint, not on entry
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
             rule = "must be a redis://, rediss:// or unix:// URL"
             raise RequestValidationError("url", rule, url)
