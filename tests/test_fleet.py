@@ -6,6 +6,7 @@ what actually reaches it: requests in flight, per account, and -68 answers.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -244,3 +245,9 @@ async def test_redis_cluster(tmp_path: Path) -> None:
     assert_exactly_once(sandbox, outcomes, 12)
     assert sandbox.state.peak_in_flight <= 2
     assert sandbox.state.busy_answers == 0
+
+
+def test_without_the_redis_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "coredis", None)  # what an absent package looks like
+    with pytest.raises(ImportError, match=r"pip install 'laaffic-async\[redis\]'"):
+        RedisCoordinator("redis://127.0.0.1:6379/0")
