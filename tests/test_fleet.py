@@ -6,6 +6,7 @@ what actually reaches it: requests in flight, per account, and -68 answers.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -251,3 +252,36 @@ def test_without_the_redis_extra_the_error_names_it(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "coredis", None)  # what an absent package looks like
     with pytest.raises(ImportError, match=r"pip install 'laaffic-async\[redis\]'"):
         RedisCoordinator("redis://127.0.0.1:6379/0")
+
+
+async def test_an_unresponsive_redis_fails_every_waiter_within_the_bound(
+    redis_server: RedisServer,
+) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.latency = 0.5
+    failed: list[float] = []
+    process = redis_server.process
+    assert process is not None
+    async with fleet_client(sandbox, redis_server.url, timeout=0.5, concurrency=1) as client:
+
+        async def wait_then_fail(i: int) -> None:
+            with pytest.raises(CoordinationError):
+                await client.send_sip(f"93211111{i:04d}", account=f"w{i}")
+            failed.append(time.monotonic())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dial, client, "932111111111", "holder")
+            await anyio.sleep(0.1)
+            for i in range(6):  # queued behind the one fleet slot
+                tg.start_soon(wait_then_fail, i)
+            await anyio.sleep(0.1)
+            process.send_signal(signal.SIGSTOP)  # alive but silent: every reply times out
+            frozen = time.monotonic()
+            try:
+                await anyio.sleep(2.0)
+            finally:
+                process.send_signal(signal.SIGCONT)
+    # Six queued calls, each bounded by one timeout from the freeze (not six in a row).
+    assert len(failed) == 6
+    assert max(failed) - frozen < 0.5 + 0.3 + 0.5
+    assert sandbox.state.dials == 1

@@ -168,6 +168,8 @@ class RedisCoordinator:
         # (Made on entry: anyio's primitives need the running event loop's backend.)
         self._turn: anyio.Lock | None = None
         self._freed = _Wakeup()
+        # When (anyio clock) a Redis operation last failed: see _admit.
+        self._failed_at = -math.inf
 
     def __repr__(self) -> str:
         return (
@@ -245,6 +247,7 @@ class RedisCoordinator:
                     return await redis.eval(script.source, keys, args)
         except (TimeoutError, coredis.exceptions.RedisError, OSError) as exc:
             self.stats.failures += 1
+            self._failed_at = anyio.current_time()
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}"
             raise CoordinationError(f"Redis {reason}: {exc}".rstrip(": ")) from exc
 
@@ -308,7 +311,12 @@ class RedisCoordinator:
         answer = _FULL if turn.locked() else await self._try(lease, account, interval_ms, capacity)
         while not answer.admitted:
             if answer.full:
+                queued = anyio.current_time()
                 async with turn:
+                    if self._failed_at >= queued:
+                        # Redis failed while this call queued: fail now, not one timeout
+                        # per queued caller later (an unresponsive Redis would add up).
+                        raise CoordinationError("Redis failed while this call waited for a slot")
                     answer = await self._poll_full(lease, account, interval_ms, capacity)
                 continue
             self.stats.refused_account += 1
