@@ -268,7 +268,10 @@ async def test_an_unresponsive_redis_fails_every_waiter_within_the_bound(
             with pytest.raises(CoordinationError):
                 await client.send_sip(f"93211111{i:04d}", account=f"w{i}")
             failed.append(time.monotonic())
+            if len(failed) == 6:
+                all_failed.set()
 
+        all_failed = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(dial, client, "932111111111", "holder")
             await anyio.sleep(0.1)
@@ -278,7 +281,8 @@ async def test_an_unresponsive_redis_fails_every_waiter_within_the_bound(
             process.send_signal(signal.SIGSTOP)  # alive but silent: every reply times out
             frozen = time.monotonic()
             try:
-                await anyio.sleep(2.0)
+                with anyio.move_on_after(2.0):
+                    await all_failed.wait()
             finally:
                 process.send_signal(signal.SIGCONT)
     # Six queued calls, each bounded by one timeout from the freeze (not six in a row).

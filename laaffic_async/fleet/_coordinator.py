@@ -30,10 +30,20 @@ from anyio.abc import TaskGroup
 
 from .._dialing.limits import positive_int, positive_rate
 from ..errors import CoordinationError, RequestValidationError
+from ._parts import (
+    FULL,
+    Answer,
+    CoordinatorStats,
+    Lease,
+    Wakeup,
+    check_lease,
+    check_namespace,
+    text,
+)
 from ._redis import import_coredis
 from ._scripts import ACQUIRE, RELEASE, RENEW, FleetKeys, Script
 
-__all__ = ["CoordinatorStats", "FleetLimits", "RedisCoordinator"]
+__all__ = ["FleetLimits", "RedisCoordinator"]
 
 log = logging.getLogger("laaffic_async")
 
@@ -43,79 +53,6 @@ _SLOT_POLL_MAX = 0.05
 # Polling an account another worker holds (its request usually ends within a latency).
 _ACCOUNT_POLL = 0.01
 _ACCOUNT_POLL_MAX = 0.25
-
-
-class _Wakeup:
-    """Wake every task waiting right now (a re-armed event; made lazily, inside a loop)."""
-
-    def __init__(self) -> None:
-        self._event: anyio.Event | None = None
-
-    async def wait(self) -> None:
-        if self._event is None:
-            self._event = anyio.Event()
-        await self._event.wait()
-
-    def wake(self) -> None:
-        event, self._event = self._event, None
-        if event is not None:
-            event.set()
-
-
-@attrs.define
-class _Lease:
-    account_key: str
-    #: The Redis lifetime it was taken (or last renewed) in: see RENEW in _scripts.py.
-    epoch: str
-
-
-@attrs.frozen
-class _Answer:
-    """What one ACQUIRE said: admitted (start in ``delay_us``), or why not."""
-
-    admitted: bool
-    delay_us: int = 0
-    full: bool = False
-    ttl_ms: int = 0
-    epoch: str = ""
-
-
-_FULL = _Answer(False, full=True)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@attrs.define
-class CoordinatorStats:
-    """Counters of one coordinator (this process only)."""
-
-    #: Script calls sent to Redis (each one round trip; a NOSCRIPT reload counts twice).
-    round_trips: int = 0
-    #: Requests admitted, and attempts refused because the fleet or the account was busy.
-    admitted: int = 0
-    refused_full: int = 0
-    refused_account: int = 0
-    #: Renewal calls, and leases they had to re-create (Redis lost them).
-    renewals: int = 0
-    restored: int = 0
-    #: Redis operations that failed or timed out.
-    failures: int = 0
-
-
-def _lease(value: object) -> float:
-    seconds = positive_rate("lease_seconds", value)
-    if seconds < 0.1:
-        raise RequestValidationError("lease_seconds", "must be at least 0.1", value)
-    return seconds
-
-
-def _namespace(value: object) -> str:
-    if not isinstance(value, str) or not value or "{" in value or "}" in value:
-        rule = "must be a non-empty string without braces (it is the Redis Cluster hash tag)"
-        raise RequestValidationError("namespace", rule, value)
-    return value
 
 
 class RedisCoordinator:
@@ -150,8 +87,8 @@ class RedisCoordinator:
             rule = "must be a redis://, rediss:// or unix:// URL"
             raise RequestValidationError("url", rule, url)
         self.url = url
-        self.namespace = _namespace(namespace)
-        self.lease_seconds = _lease(lease_seconds)
+        self.namespace = check_namespace(namespace)
+        self.lease_seconds = check_lease(lease_seconds)
         self.timeout = positive_rate("timeout", timeout)
         if not isinstance(cluster, bool):
             raise RequestValidationError("cluster", "must be True or False", cluster)
@@ -161,13 +98,13 @@ class RedisCoordinator:
         self._worker = uuid.uuid4().hex[:12]
         self._serial = 0
         # Leases this process holds (what the renewer renews).
-        self._held: dict[str, _Lease] = {}
+        self._held: dict[str, Lease] = {}
         self._redis: Any = None
         self._stack: AsyncExitStack | None = None
         # One local poller for a full fleet at a time; a local release wakes it early.
         # (Made on entry: anyio's primitives need the running event loop's backend.)
         self._turn: anyio.Lock | None = None
-        self._freed = _Wakeup()
+        self._freed = Wakeup()
         # When (anyio clock) a Redis operation last failed: see _admit.
         self._failed_at = -math.inf
 
@@ -257,16 +194,16 @@ class RedisCoordinator:
 
     async def _try(
         self, lease: str, account: str, interval_ms: float, capacity: int, now: str = ""
-    ) -> _Answer:
+    ) -> Answer:
         keys = [self.keys.rate, self.keys.slots, self.keys.account(account), self.keys.epoch]
         lease_ms = self.lease_seconds * 1000
         args = [lease, f"{interval_ms:.6f}", capacity, f"{lease_ms:.3f}", now]
         answer = await self._call(ACQUIRE, keys, args)
         if int(answer[0]) == 1:
-            return _Answer(True, delay_us=int(answer[1]), epoch=_text(answer[2]))
+            return Answer(True, delay_us=int(answer[1]), epoch=text(answer[2]))
         if int(answer[1]) == 1:
-            return _FULL
-        return _Answer(False, ttl_ms=int(answer[2]))
+            return FULL
+        return Answer(False, ttl_ms=int(answer[2]))
 
     async def acquire(self, account: str, interval_ms: float, capacity: int) -> str:
         """Wait for a slot, the account and a start instant; return the lease id.
@@ -291,7 +228,7 @@ class RedisCoordinator:
                 await self._give_back(lease, account_key)
             raise
         self.stats.admitted += 1
-        self._held[lease] = _Lease(account_key, answer.epoch)
+        self._held[lease] = Lease(account_key, answer.epoch)
         delay = answer.delay_us / 1_000_000
         if delay > 0:
             try:
@@ -304,11 +241,11 @@ class RedisCoordinator:
 
     async def _admit(
         self, turn: anyio.Lock, lease: str, account: str, interval_ms: float, capacity: int
-    ) -> _Answer:
+    ) -> Answer:
         account_wait = _ACCOUNT_POLL
         # The happy path is one script call, concurrent with every other acquire; only a
         # full fleet queues callers behind one local poller (unless one is polling already).
-        answer = _FULL if turn.locked() else await self._try(lease, account, interval_ms, capacity)
+        answer = FULL if turn.locked() else await self._try(lease, account, interval_ms, capacity)
         while not answer.admitted:
             if answer.full:
                 queued = anyio.current_time()
@@ -329,7 +266,7 @@ class RedisCoordinator:
 
     async def _poll_full(
         self, lease: str, account: str, interval_ms: float, capacity: int
-    ) -> _Answer:
+    ) -> Answer:
         """Ask until the fleet has a free slot (a local release wakes this early)."""
         slot_wait = _SLOT_POLL
         while True:
@@ -365,7 +302,7 @@ class RedisCoordinator:
         for lease_id, lease in held:
             args += [lease_id, lease.epoch]
         answer = await self._call(RENEW, keys, args)
-        restored, epoch = int(answer[0]), _text(answer[1])
+        restored, epoch = int(answer[0]), text(answer[1])
         for _, lease in held:
             lease.epoch = epoch  # renewed or re-created: now part of the current epoch
         self.stats.renewals += 1
