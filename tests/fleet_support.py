@@ -140,7 +140,7 @@ def outcomes_of(worker: subprocess.Popen[str], timeout: float = 60) -> list[dict
 @contextlib.contextmanager
 def redis_cluster(directory: Path) -> Iterator[str]:
     """A one-node Redis Cluster (every slot on it) on a free port; yields its URL."""
-    port = _free_port()
+    port = _cluster_port()
     process = subprocess.Popen(
         [
             redis_binary(),
@@ -159,6 +159,20 @@ def redis_cluster(directory: Path) -> Iterator[str]:
     finally:
         process.kill()
         process.wait(5)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = _free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 def _command(port: int, command: bytes, *, expect: tuple[bytes, ...], wait: float) -> None:
