@@ -82,7 +82,6 @@ class RedisCoordinator:
         timeout: float = 2.0,
         cluster: bool = False,
     ) -> None:
-        import_coredis()  # without the extra, fail here with the install hint, not on entry
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
             rule = "must be a redis://, rediss:// or unix:// URL"
             raise RequestValidationError("url", rule, url)
@@ -95,6 +94,8 @@ class RedisCoordinator:
         self.cluster = cluster
         self.keys = FleetKeys(self.namespace)
         self.stats = CoordinatorStats()
+        # Without the extra this fails here, with the install hint, not on entry.
+        self._noscript: type[Exception] = import_coredis().exceptions.NoScriptError
         self._worker = uuid.uuid4().hex[:12]
         self._serial = 0
         # Leases this process holds (what the renewer renews).
@@ -169,7 +170,6 @@ class RedisCoordinator:
         redis = self._redis
         if redis is None:
             raise RuntimeError("the coordinator is used outside `async with AsyncClient(...)`")
-        coredis = import_coredis()
         try:
             with anyio.fail_after(self.timeout):
                 if script is None:
@@ -178,26 +178,27 @@ class RedisCoordinator:
                 try:
                     self.stats.round_trips += 1
                     return await redis.evalsha(script.sha, keys, args)
-                except coredis.exceptions.NoScriptError:
+                except self._noscript:
                     # A Redis restarted empty has forgotten the script: send its source once.
                     self.stats.round_trips += 1
                     return await redis.eval(script.source, keys, args)
-        except (TimeoutError, coredis.exceptions.RedisError, OSError) as exc:
+        except Exception as exc:
+            # Whatever the Redis client raised (coredis' errors, a socket's, anyio's broken
+            # stream, our timeout), coordination failed and the call must not be sent:
+            # never let it surface as something a batch would report as "outcome unknown".
             self.stats.failures += 1
             self._failed_at = anyio.current_time()
-            reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}"
+            reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             raise CoordinationError(f"Redis {reason}: {exc}".rstrip(": ")) from exc
 
     def _new_lease(self) -> str:
         self._serial += 1
         return f"{self._worker}:{self._serial}"
 
-    async def _try(
-        self, lease: str, account: str, interval_ms: float, capacity: int, now: str = ""
-    ) -> Answer:
+    async def _try(self, lease: str, account: str, interval_ms: float, capacity: int) -> Answer:
         keys = [self.keys.rate, self.keys.slots, self.keys.account(account), self.keys.epoch]
         lease_ms = self.lease_seconds * 1000
-        args = [lease, f"{interval_ms:.6f}", capacity, f"{lease_ms:.3f}", now]
+        args = [lease, f"{interval_ms:.6f}", capacity, f"{lease_ms:.3f}", ""]
         answer = await self._call(ACQUIRE, keys, args)
         if int(answer[0]) == 1:
             return Answer(True, delay_us=int(answer[1]), epoch=text(answer[2]))
@@ -283,8 +284,8 @@ class RedisCoordinator:
         held = self._held.pop(lease, None)
         if held is None:
             return
-        self._freed.wake()
         await self._give_back(lease, held.account_key)
+        self._freed.wake()  # after Redis has the slot back, so the local poller finds it
 
     async def _give_back(self, lease: str, account_key: str) -> None:
         try:
@@ -292,13 +293,13 @@ class RedisCoordinator:
         except CoordinationError as exc:
             log.warning("fleet lease %s not released (%s); it expires on its own", lease, exc)
 
-    async def renew(self, now: str = "") -> int:
+    async def renew(self) -> int:
         """Renew every lease this process holds, in one call; return how many were re-created."""
         held = list(self._held.items())
         if not held:
             return 0
         keys = [self.keys.slots, self.keys.epoch, *(lease.account_key for _, lease in held)]
-        args: list[Any] = [f"{self.lease_seconds * 1000:.3f}", now, self._new_lease()]
+        args: list[Any] = [f"{self.lease_seconds * 1000:.3f}", "", self._new_lease()]
         for lease_id, lease in held:
             args += [lease_id, lease.epoch]
         answer = await self._call(RENEW, keys, args)
