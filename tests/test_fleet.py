@@ -290,3 +290,13 @@ async def test_an_unresponsive_redis_fails_every_waiter_within_the_bound(
     assert len(failed) == 6
     assert max(failed) - frozen < 0.5 + 0.3 + 0.5
     assert sandbox.state.dials == 1
+
+
+async def test_one_coordinator_serves_one_client(redis_url: str) -> None:
+    coordinator = RedisCoordinator(redis_url, namespace="fleet")
+    first = make_client(Sandbox(), coordinator=coordinator)
+    second = make_client(Sandbox(), coordinator=coordinator)
+    async with first:
+        with pytest.raises(RuntimeError, match="already in use"):
+            await second.__aenter__()
+        await first.send_sip("932111111111", account="a")
