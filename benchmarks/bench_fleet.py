@@ -12,6 +12,9 @@ can hold every answer back ``--latency`` ms like a remote API), in two modes sid
   (a fleet concurrency of workers x concurrency and a high ``calls_per_second``, so the budget
   allows every worker its full speed and what is measured is the coordination itself).
 
+A last run gives four fleet workers half the concurrency they ask for (``budget``): what
+polling a full fleet costs in round trips per call.
+
 Workers start together (a shared start instant); aggregate calls/s = all calls / (last
 worker's end - start). Per call: client CPU (``time.process_time`` of every worker, summed,
 client set-up excluded), Redis round trips (the coordinator's own count of script calls,
@@ -61,7 +64,7 @@ def _worker(args: argparse.Namespace) -> None:
         fleet_concurrency = args.concurrency
         if args.redis:
             coordinator = RedisCoordinator(args.redis, namespace="bench", lease_seconds=10.0)
-            fleet_concurrency = args.concurrency * args.workers
+            fleet_concurrency = args.budget or args.concurrency * args.workers
         calls = [
             Call(callee=f"93{args.index}{i:09d}", account=f"w{args.index}-{i % 200}")
             for i in range(args.calls)
@@ -96,7 +99,9 @@ def _worker(args: argparse.Namespace) -> None:
     print(json.dumps(anyio.run(run)), flush=True)
 
 
-def _fleet_run(base_url: str, redis: Any, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def _fleet_run(
+    base_url: str, redis: Any, workers: int, args: argparse.Namespace, budget: int = 0
+) -> dict[str, Any]:
     start_at = time.time() + 2.0 + 1.0 * workers  # after every worker has started and warmed
     procs = []
     for index in range(workers):
@@ -116,6 +121,8 @@ def _fleet_run(base_url: str, redis: Any, workers: int, args: argparse.Namespace
             str(args.concurrency),
             "--start-at",
             str(start_at),
+            "--budget",
+            str(budget),
         ]
         if redis is not None:
             command += ["--redis", redis.url]
@@ -132,8 +139,9 @@ def _fleet_run(base_url: str, redis: Any, workers: int, args: argparse.Namespace
     late = max(r["began"] for r in results) - start_at
     trips = sum(r["round_trips"] for r in results)
     admitted = sum(r["admitted"] for r in results) or 1
+    mode = "fleet" if redis is not None else "local"
     return {
-        "mode": "fleet" if redis is not None else "local",
+        "mode": mode + (f", budget {budget}" if budget else ""),
         "workers": workers,
         "calls": calls,
         "calls_per_s": calls / wall,
@@ -169,6 +177,10 @@ def run(
                     print(f"-- {workers} worker(s), {mode}", file=sys.stderr)
                     target = redis if mode == "fleet" else None
                     rows.append(_fleet_run(base_url, target, workers, args))
+            # A tight budget: four workers wanting 4 x concurrency, the fleet allowing half.
+            # What polling a full fleet costs (round trips per call above 2).
+            print("-- 4 worker(s), fleet, tight budget", file=sys.stderr)
+            rows.append(_fleet_run(base_url, redis, 4, args, budget=2 * concurrency))
         finally:
             redis.stop()
     return rows
@@ -177,17 +189,19 @@ def run(
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A markdown table, with each fleet run's ratio to one fleet worker."""
     one = {r["mode"]: r["calls_per_s"] for r in rows if r["workers"] == 1}
+    base = {r["mode"]: one[r["mode"].split(",")[0]] for r in rows}
     lines = [
         "| workers | mode | calls | calls/s | x 1 worker | client CPU µs/call "
         "| Redis round trips/call | Redis CPU µs/call | last start ms |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        trips = f"{r['trips']:.2f}" if r["mode"] == "fleet" else "-"
-        redis_cpu = f"{r['redis_us']:.0f}" if r["mode"] == "fleet" else "-"
+        fleet = r["mode"].startswith("fleet")
+        trips = f"{r['trips']:.2f}" if fleet else "-"
+        redis_cpu = f"{r['redis_us']:.0f}" if fleet else "-"
         lines.append(
             f"| {r['workers']} | {r['mode']} | {r['calls']:,} | {r['calls_per_s']:,.0f} "
-            f"| {r['calls_per_s'] / one[r['mode']]:.2f} | {r['cpu_us']:.0f} | {trips} "
+            f"| {r['calls_per_s'] / base[r['mode']]:.2f} | {r['cpu_us']:.0f} | {trips} "
             f"| {redis_cpu} | {r['late_ms']:.0f} |"
         )
     return "\n".join(lines)
@@ -205,6 +219,7 @@ def main() -> None:
     parser.add_argument("--base-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--redis", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(args)
