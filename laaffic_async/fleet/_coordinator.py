@@ -203,7 +203,7 @@ class RedisCoordinator:
         if int(answer[0]) == 1:
             return Answer(True, delay_us=int(answer[1]), epoch=text(answer[2]))
         if int(answer[1]) == 1:
-            return FULL
+            return Answer(False, full=True)  # a real refusal, not the FULL sentinel of _admit
         return Answer(False, ttl_ms=int(answer[2]))
 
     async def acquire(self, account: str, interval_ms: float, capacity: int) -> str:
@@ -247,6 +247,8 @@ class RedisCoordinator:
         # The happy path is one script call, concurrent with every other acquire; only a
         # full fleet queues callers behind one local poller (unless one is polling already).
         answer = FULL if turn.locked() else await self._try(lease, account, interval_ms, capacity)
+        if answer is not FULL and answer.full:
+            self.stats.refused_full += 1
         while not answer.admitted:
             if answer.full:
                 queued = anyio.current_time()
