@@ -300,3 +300,25 @@ async def test_one_coordinator_serves_one_client(redis_url: str) -> None:
         with pytest.raises(RuntimeError, match="already in use"):
             await second.__aenter__()
         await first.send_sip("932111111111", account="a")
+
+
+async def test_a_batch_over_a_hung_redis_ends_promptly(redis_server: RedisServer) -> None:
+    sandbox = Sandbox()
+    process = redis_server.process
+    assert process is not None
+    async with fleet_client(sandbox, redis_server.url, timeout=0.5, concurrency=20) as client:
+        await client.send_sip("932111111111", account="warm")
+        process.send_signal(signal.SIGSTOP)  # alive but silent: every reply times out
+        try:
+            began = time.monotonic()
+            progress = BatchProgress()
+            batch = client.send_many(calls(300, 100), concurrency=20, progress=progress)
+            outcomes = [o async for o in batch]
+            elapsed = time.monotonic() - began
+        finally:
+            process.send_signal(signal.SIGCONT)
+    assert all(isinstance(o.error, CoordinationError) for o in outcomes)
+    assert progress.failed == 300
+    assert sandbox.state.dials == 1
+    # One timeout for the first wave, then the rest fail at once: not 300 / 20 x 0.5 s.
+    assert elapsed < 3.0

@@ -9,7 +9,11 @@ caller polls again (the fleet's slots: one poller per process, woken early by a
 local release; a held account: its own short backoff).
 
 Every Redis failure becomes :class:`~laaffic_async.errors.CoordinationError`
-before the request is sent, within ``timeout`` seconds.
+before the request is sent, within ``timeout`` seconds; after an operation
+timed out (a hung Redis), calls fail at once for ``timeout`` seconds before
+Redis is tried again, so a batch ends promptly instead of paying a timeout per
+call.  A refused connection fails at once anyway, so a restarted Redis is used
+by the very next call.
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ class RedisCoordinator:
 
     ``timeout`` bounds every Redis operation: when Redis is unreachable a
     dialing request raises :class:`~laaffic_async.errors.CoordinationError`
-    (nothing was sent) within about ``timeout`` seconds.  Reconnection is
+    (nothing was sent) within about ``timeout`` seconds, and after a timeout
+    the next ``timeout`` seconds of calls fail at once.  Reconnection is
     automatic.  ``cluster=True`` speaks Redis Cluster (``url`` names any node);
     every key of a namespace carries the hash tag ``{namespace}``, so one
     namespace lives in one slot.  The client enters and leaves the
@@ -106,8 +111,10 @@ class RedisCoordinator:
         # (Made on entry: anyio's primitives need the running event loop's backend.)
         self._turn: anyio.Lock | None = None
         self._freed = Wakeup()
-        # When (anyio clock) a Redis operation last failed: see _admit.
+        # When (anyio clock) a Redis operation last failed (see _admit), and until when
+        # calls fail at once after one timed out (see _call).
         self._failed_at = -math.inf
+        self._stalled_until = -math.inf
 
     def __repr__(self) -> str:
         return (
@@ -170,6 +177,11 @@ class RedisCoordinator:
         redis = self._redis
         if redis is None:
             raise RuntimeError("the coordinator is used outside `async with AsyncClient(...)`")
+        if anyio.current_time() < self._stalled_until:
+            # Redis just let an operation time out: do not spend another `timeout` on it
+            # per call, or a batch over a hung Redis would take calls x timeout to end.
+            self.stats.failures += 1
+            raise CoordinationError("Redis timed out moments ago; not waiting on it again yet")
         try:
             with anyio.fail_after(self.timeout):
                 if script is None:
@@ -188,6 +200,9 @@ class RedisCoordinator:
             # never let it surface as something a batch would report as "outcome unknown".
             self.stats.failures += 1
             self._failed_at = anyio.current_time()
+            if isinstance(exc, TimeoutError):
+                # Hung, not down (a refused connection fails at once and costs nothing).
+                self._stalled_until = self._failed_at + self.timeout
             reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             raise CoordinationError(f"Redis {reason}: {exc}".rstrip(": ")) from exc
 
