@@ -86,7 +86,7 @@ async def test_happy_path_costs_two_round_trips(redis_url: str) -> None:
 
 async def test_a_long_request_keeps_its_account_through_renewals(redis_url: str) -> None:
     sandbox = Sandbox()
-    sandbox.faults.latency = 0.8  # far longer than the lease: only renewal keeps it held
+    sandbox.faults.latency = 0.6  # far longer than the lease: only renewal keeps it held
     first = fleet_client(sandbox, redis_url, lease=0.3)
     second = fleet_client(sandbox, redis_url, lease=0.3)
     async with first, second, anyio.create_task_group() as tg:
@@ -207,7 +207,7 @@ async def test_cancelled_waiters_leave_no_lease_behind(redis_url: str) -> None:
 
 async def test_leases_in_flight_survive_an_empty_redis_restart(redis_server: RedisServer) -> None:
     sandbox = Sandbox()
-    sandbox.faults.latency = 1.2
+    sandbox.faults.latency = 0.9
     first = fleet_client(sandbox, redis_server.url, lease=0.6)
     second = fleet_client(sandbox, redis_server.url, lease=0.6)
     async with first, second, anyio.create_task_group() as tg:
