@@ -1,0 +1,37 @@
+"""Dialer: one sendSip under the client-wide limits, through the caller."""
+
+from __future__ import annotations
+
+import attrs
+
+from .._core.requests import send_sip_request
+from .._io.caller import Caller
+from ..errors import OutcomeUnknownError
+from ..models import Call, PlacedCall
+from .limits import DialGate
+
+__all__ = ["Dialer"]
+
+
+@attrs.define(eq=False)
+class Dialer:
+    """Places calls: ``gate`` (shared by every task of a client) around ``caller.request``.
+
+    The gate is the client's local :class:`~.limits.DialLimits`, or a fleet's limits
+    (:class:`~laaffic_async.fleet.RedisCoordinator`): both admit one request on an account.
+    """
+
+    caller: Caller
+    gate: DialGate
+
+    async def place(self, call: Call) -> PlacedCall:
+        """Place ``call``; see :meth:`AsyncClient.send_sip <laaffic_async.AsyncClient.send_sip>`."""
+        request = send_sip_request(call, self.caller.app_id)
+        async with self.gate.admit(call.account):
+            data = await self.caller.request(request)
+        if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
+            # The platform answered "0" but gave no id: the call ran, we cannot name it.
+            raise OutcomeUnknownError(
+                f"success without a voice id: {data!r}", endpoint=request.endpoint, request=call
+            )
+        return PlacedCall(voice_id=str(data), call=request.subject)  # type: ignore[arg-type]
