@@ -102,7 +102,7 @@ def _worker(args: argparse.Namespace) -> None:
 def _fleet_run(
     base_url: str, redis: Any, workers: int, args: argparse.Namespace, budget: int = 0
 ) -> dict[str, Any]:
-    start_at = time.time() + 2.0 + 1.0 * workers  # after every worker has started and warmed
+    start_at = time.time() + 3.0 + 1.5 * workers  # after every worker has started and warmed
     procs = []
     for index in range(workers):
         command = [
