@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.lowlevel
@@ -37,6 +37,7 @@ from ._core.retry import (
 from ._core.signing import signed_headers
 from ._dialing.batch import Batch, BatchOptions, BatchProgress, stream_outcomes
 from ._dialing.limits import DialLimits, positive_int
+from ._io import instrument
 from ._io.stack import Backend, HttpStack
 from ._paging import records as _records
 from ._paging.records import RecordStream
@@ -52,6 +53,10 @@ from .errors import (
     TransportError,
 )
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
 
@@ -109,6 +114,13 @@ class AsyncClient:
     own pool); the first two skip httpx's client layer (see ``_http.py``).
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
+
+    Observability: when ``opentelemetry-api`` is installed (the ``otel``
+    extra) every attempt, dial, batch and records() export is traced and
+    measured through ``tracer_provider`` and ``meter_provider`` (default: the
+    global ones, which record nothing until the application configures
+    OpenTelemetry); ``telemetry=False`` turns it off.  See the README's
+    "Observability" section for the spans and metrics.
     """
 
     def __init__(
@@ -126,6 +138,9 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        telemetry: bool = True,
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -137,8 +152,9 @@ class AsyncClient:
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
             raise RequestValidationError("max_connections", "must be a positive integer")
+        self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
         #: Limits every send_sip/place shares, from any task (None: unlimited).
-        self.limits = DialLimits(concurrency, calls_per_second)
+        self.limits = DialLimits(concurrency, calls_per_second, instrumentation=self._instrument)
         if concurrency is not None:
             # A pool smaller than the concurrency would silently cap it: grow the pool.
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
@@ -232,9 +248,23 @@ class AsyncClient:
 
     async def place(self, call: Call) -> PlacedCall:
         """Place a prepared :class:`~laaffic_async.models.Call` (see :meth:`send_sip`)."""
+        try:
+            placed = await self._dial(call)
+        except BaseException as exc:
+            self._instrument.dial_outcome(exc)
+            raise
+        self._instrument.dial_outcome(None)
+        return placed
+
+    async def _dial(self, call: Call) -> PlacedCall:
+        # What a batch sends: it reports each call's outcome itself (busy retries included).
         request = send_sip_request(call, self.app_id)
         async with self.limits:
-            data = await self.request(request)
+            self._instrument.dial_started()
+            try:
+                data = await self.request(request)
+            finally:
+                self._instrument.dial_ended()
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(
@@ -313,7 +343,9 @@ class AsyncClient:
             lookahead=lookahead,
         )
         options.check_pool(self._stack.pool_size)
-        return Batch(calls, self.place, options, self._task_group, progress)
+        return Batch(
+            calls, self._dial, options, self._task_group, progress, instrumentation=self._instrument
+        )
 
     async def record_page(
         self,
@@ -423,24 +455,26 @@ class AsyncClient:
         # cancelled caller must still be able to stop here (trio is strict about it).
         await anyio.lowlevel.checkpoint()
         endpoint = request.endpoint
+        url = self.base_url + endpoint
         attempt = 0
         resigned = False
         while True:
             attempt += 1
             headers = signed_headers(self._credentials, int(self.now()))
+            # The attempt's span and duration; it injects the trace context into headers.
+            observed = self._instrument.attempt(
+                request.method, url, request.route, attempt, headers
+            )
             try:
                 status, content, answer_headers = await self._stack.exchange(
-                    request.method,
-                    self.base_url + endpoint,
-                    body=request.body,
-                    params=request.params,
-                    headers=headers,
+                    request.method, url, body=request.body, params=request.params, headers=headers
                 )
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 verdict = after_transport_failure(
                     self.retry, attempt, sent=sent, dials=request.dials
                 )
+                observed.end(None, exc, "transport" if verdict is Verdict.RETRY else None)
                 if verdict is Verdict.RETRY:
                     await self._pause(attempt, endpoint, exc)
                     continue
@@ -451,18 +485,24 @@ class AsyncClient:
                         message, endpoint=endpoint, request=request.subject
                     ) from exc
                 raise TransportError(message, endpoint=endpoint) from exc
+            except BaseException as exc:
+                observed.end(None, exc)
+                raise
             try:
-                return decode(endpoint, status, content)
-            except TimestampExpiredError:
+                data = decode(endpoint, status, content)
+            except TimestampExpiredError as exc:
                 offset = offset_from_date_header(answer_headers.get("date"), time.time())
                 if resigned or offset is None:
+                    observed.end(status, exc)
                     raise
+                observed.end(status, exc, "timestamp_expired")
                 # -16 says the call did not run; sign again with the server's time.
                 self._clock_offset = offset
                 resigned = True
                 log.warning("%s: timestamp refused; clock offset now %+.0f s", endpoint, offset)
             except (HttpStatusError, ResponseFormatError, RateLimitedError) as exc:
                 verdict = after_answer_error(self.retry, attempt, exc, dials=request.dials)
+                observed.end(status, exc, _retry_reason(exc) if verdict is Verdict.RETRY else None)
                 if verdict is Verdict.UNKNOWN:
                     raise OutcomeUnknownError(
                         str(exc), endpoint=endpoint, request=request.subject
@@ -470,8 +510,23 @@ class AsyncClient:
                 if verdict is Verdict.RAISE:
                     raise
                 await self._pause(attempt, endpoint, exc)
+            except BaseException as exc:
+                observed.end(status, exc)
+                raise
+            else:
+                observed.end(status)
+                return data
 
     async def _pause(self, attempt: int, endpoint: str, exc: Exception | LaafficError) -> None:
         delay = backoff_delay(self.retry, attempt, random.random())
         log.info("%s: attempt %d failed (%s); retrying in %.2f s", endpoint, attempt, exc, delay)
         await anyio.sleep(delay)
+
+
+def _retry_reason(exc: LaafficError) -> str:
+    """What a retried attempt's span says went wrong (a class of failure, never a message)."""
+    if isinstance(exc, HttpStatusError):
+        return "http_status"
+    if isinstance(exc, RateLimitedError):
+        return "rate_limited"
+    return "response_format"

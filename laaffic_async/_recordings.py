@@ -93,20 +93,29 @@ async def _error_text(response: httpx.Response) -> str:
     return kept.decode("utf-8", "replace")
 
 
-async def _stream_once(client: AsyncClient, url: str, target: Path) -> None:
+async def _stream_once(client: AsyncClient, url: str, target: Path, attempt: int) -> None:
     fd, temporary = await anyio.to_thread.run_sync(
         lambda: tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     )
     handle = anyio.wrap_file(os.fdopen(fd, "wb"))
     try:
-        # A pre-signed link: the Api-Key and Sign are not sent to whatever host serves it.
-        async with client._stack.http.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise HttpStatusError(
-                    response.status_code, endpoint=DOWNLOAD, body=await _error_text(response)
-                )
-            async for chunk in response.aiter_bytes(CHUNK_SIZE):
-                await handle.write(chunk)
+        # Traced without its query (a credential), and with no trace headers for a foreign host.
+        observed = client._instrument.attempt("GET", url, DOWNLOAD, attempt, None)
+        status = None
+        try:
+            # A pre-signed link: the Api-Key and Sign are not sent to whatever host serves it.
+            async with client._stack.http.stream("GET", url) as response:
+                status = response.status_code
+                if status != 200:
+                    raise HttpStatusError(
+                        status, endpoint=DOWNLOAD, body=await _error_text(response)
+                    )
+                async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                    await handle.write(chunk)
+        except BaseException as exc:
+            observed.end(status, exc)
+            raise
+        observed.end(status)
         await handle.flush()
         # Durable before visible: fsync, close, then the atomic rename.
         await anyio.to_thread.run_sync(os.fsync, handle.wrapped.fileno())
@@ -144,7 +153,7 @@ async def download_recording(
     while True:
         attempt += 1
         try:
-            await _stream_once(client, link.url, target)
+            await _stream_once(client, link.url, target, attempt)
             return target
         except (httpx.TransportError, HttpStatusError) as exc:
             if not _transient(exc) or attempt >= client.retry.attempts:

@@ -20,6 +20,7 @@ from .._core.converter import structure
 from .._core.paging import OrderTracker
 from .._core.requests import record_query_request
 from .._core.windows import TimeSlice, check_window, slice_window
+from .._io.instrument import NOOP, Instrumentation, Operation
 from ..errors import ApiError, ResponseFormatError
 from ..models import CallRecord, RecordPage
 from .walker import Fetch, PageLike, walk_pages
@@ -145,6 +146,7 @@ class RecordStream:
         sip_group_name: str | None = None,
         phone_name: str | None = None,
         task_group: Callable[[], TaskGroup | None] | None = None,
+        instrumentation: Instrumentation = NOOP,
     ) -> None:
         window = check_window(start, end, now)
         self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
@@ -161,6 +163,7 @@ class RecordStream:
         self.slices: tuple[TimeSlice, ...] = tuple(slice_window(*window))
         self.progress = RecordProgress(slices=len(self.slices))
         self._fetch = fetch
+        self._instrument = instrumentation
         # Asked at each iteration: the client may be entered after records() was called.
         self._task_group = task_group or (lambda: None)
 
@@ -188,7 +191,18 @@ class RecordStream:
         batch has ``last`` set, so a caller can checkpoint per slice.
         """
         self.progress = progress = RecordProgress(slices=len(self.slices))
-        sources: list[Fetch[CallRecord]] = [self._slice_fetch(s, progress) for s in self.slices]
+        instrument = self._instrument
+        # Never made current here: this generator yields to its consumer; each fetch makes it
+        # current around its own request instead (see _slice_fetch).
+        span = instrument.operation(
+            "laaffic.records",
+            {
+                "laaffic.records.slices": len(self.slices),
+                "laaffic.records.page_size": self.page_size,
+                "laaffic.records.concurrency": self.concurrency,
+            },
+        )
+        sources = [self._slice_fetch(s, progress, span) for s in self.slices]
         chunks = walk_pages(
             sources,
             size=self.page_size,
@@ -200,23 +214,34 @@ class RecordStream:
             describe=lambda index: _describe(self.slices[index]),
             task_group=self._task_group(),
         )
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                owner = self.slices[chunk.source]
-                kept = _owned(owner, chunk.records)
-                progress.records += len(kept)
-                if chunk.last:
-                    progress.slices_done += 1
-                yield RecordBatch(owner, chunk.number, chunk.count, chunk.total, kept)
+        error: BaseException | None = None
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    owner = self.slices[chunk.source]
+                    kept = _owned(owner, chunk.records)
+                    progress.records += len(kept)
+                    instrument.records_exported(len(kept))
+                    if chunk.last:
+                        progress.slices_done += 1
+                    yield RecordBatch(owner, chunk.number, chunk.count, chunk.total, kept)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            span.end(_record_counts(progress), error)
 
-    def _slice_fetch(self, owner: TimeSlice, progress: RecordProgress) -> Fetch[CallRecord]:
+    def _slice_fetch(
+        self, owner: TimeSlice, progress: RecordProgress, span: Operation
+    ) -> Fetch[CallRecord]:
         seen = False
 
         async def fetch(current: int, size: int) -> PageLike[CallRecord]:
             nonlocal seen
             progress.requests += 1
             try:
-                page = await self._fetch(owner.query_start, owner.query_end, current, size)
+                with span.within():
+                    page = await self._fetch(owner.query_start, owner.query_end, current, size)
             except ApiError as exc:
                 context = {
                     **exc.context,
@@ -245,6 +270,15 @@ def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:
     if owner.owns(min(times)) and owner.owns(max(times)):
         return records
     return [record for record in records if owner.owns(record.submit_time)]
+
+
+def _record_counts(progress: RecordProgress) -> dict[str, int]:
+    return {
+        "laaffic.records.records": progress.records,
+        "laaffic.records.requests": progress.requests,
+        "laaffic.records.total": progress.total,
+        "laaffic.records.slices_done": progress.slices_done,
+    }
 
 
 def _describe(owner: TimeSlice) -> str:
@@ -308,4 +342,5 @@ def stream(
         sip_group_name=sip_group_name,
         phone_name=phone_name,
         task_group=lambda: client._task_group,
+        instrumentation=client._instrument,
     )
