@@ -5,6 +5,9 @@ the push receiver's stats).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -212,3 +215,24 @@ async def test_pushes_over_a_real_socket(telemetry: Telemetry) -> None:
     assert telemetry.total("laaffic.push.received") == 2
     assert telemetry.total("laaffic.push.handled") == 2
     assert len(telemetry.spans("laaffic.push.handle")) == 2
+
+
+def test_the_readme_snippet_runs_and_prints_spans_and_metrics(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Observability", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "observability.py"
+    script.write_text(snippet)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    for name in (
+        '"name": "POST voice/sendSip"',
+        '"name": "laaffic.send_many"',
+        '"name": "http.client.request.duration"',
+        '"name": "laaffic.dial.outcomes"',
+    ):
+        assert name in result.stdout, name
