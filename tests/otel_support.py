@@ -7,6 +7,7 @@ never set globally: OpenTelemetry's global providers can be set once per process
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -64,7 +65,10 @@ class Telemetry:
 
 
 @pytest.fixture
-def telemetry() -> Iterator[Telemetry]:
+def telemetry(caplog: pytest.LogCaptureFixture) -> Iterator[Telemetry]:
+    """Fresh providers; at the end, OpenTelemetry must not have logged a problem
+    (a context detached in the wrong task, say)."""
+    caplog.set_level(logging.WARNING, logger="opentelemetry")
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -73,6 +77,8 @@ def telemetry() -> Iterator[Telemetry]:
     yield Telemetry(exporter, reader, tracer_provider, meter_provider)
     tracer_provider.shutdown()
     meter_provider.shutdown()
+    problems = [r for r in caplog.records if r.name.startswith("opentelemetry")]
+    assert not problems, [r.getMessage() for r in problems]
 
 
 class HeaderSandbox(Sandbox):

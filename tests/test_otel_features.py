@@ -89,6 +89,28 @@ async def test_dial_outcome_counter_equals_the_batchs_own_counts(telemetry: Tele
     assert all(s.parent is not None and s.parent.span_id == batch.context.span_id for s in attempts)
 
 
+async def test_a_batch_stopped_early_ends_its_span_and_its_attempts(telemetry: Telemetry) -> None:
+    # Answers spread over ~0.3 s: when the first arrives, the others are still in the server.
+    sandbox = Sandbox(faults=Faults(latency=0.01, jitter=0.3, seed=3))
+    work = [Call(callee=f"9321000000{i:02d}", account=f"a{i}") for i in range(20)]
+    async with traced(sandbox, telemetry) as client:
+        async with client.batch(work, concurrency=5) as outcomes:
+            async for _ in outcomes:
+                break
+        progress = outcomes.progress
+    assert progress.cancelled >= 1
+    [batch] = telemetry.spans("laaffic.send_many")
+    attributes = dict(batch.attributes or {})
+    assert attributes["laaffic.batch.cancelled"] == progress.cancelled
+    assert attributes["laaffic.batch.placed"] == progress.placed
+    cut = [s for s in telemetry.spans("POST voice/sendSip") if s.status.status_code.name == "ERROR"]
+    # Cut off inside the exchange: an error span each (a call cut before its attempt has none).
+    assert 1 <= len(cut) <= progress.cancelled
+    assert {dict(s.attributes or {})["error.type"] for s in cut} <= {"CancelledError", "Cancelled"}
+    assert telemetry.total("laaffic.dial.in_flight") == 0
+    assert outcome(telemetry, "placed") == progress.placed
+
+
 async def test_in_flight_dials_are_an_up_down_counter(telemetry: Telemetry) -> None:
     sandbox = Sandbox(faults=Faults(latency=0.2))
     async with traced(sandbox, telemetry) as client, anyio.create_task_group() as tg:
@@ -122,17 +144,23 @@ async def test_rate_limiter_waits_are_measured(telemetry: Telemetry) -> None:
     assert 0 < shared.sum < 10  # two of the first three waited ~20 ms for their slot
 
 
-async def test_records_export_is_a_span_with_its_counts(telemetry: Telemetry) -> None:
+@pytest.mark.parametrize("entered", [True, False], ids=["streaming", "rounds"])
+async def test_records_export_is_a_span_with_its_counts(
+    telemetry: Telemetry, entered: bool
+) -> None:
     sandbox = Sandbox()
     now = datetime.now(UTC)
     start = now - timedelta(days=40)
     seed_records(sandbox, 230, start, now - timedelta(minutes=1))
-    async with traced(sandbox, telemetry) as client:
-        sandbox.faults = Faults(
-            error_rate=1.0, limit=1, endpoints=frozenset({"voice/recordSipQuery"})
-        )
-        stream = client.records(start, now, page_size=50)
+    client = traced(sandbox, telemetry)
+    sandbox.faults = Faults(error_rate=1.0, limit=1, endpoints=frozenset({"voice/recordSipQuery"}))
+    stream = client.records(start, now, page_size=50)
+    if entered:  # pages come from workers in the client's task group
+        async with client:
+            records = [record async for record in stream]
+    else:  # pages are fetched in rounds from the iteration itself
         records = [record async for record in stream]
+        await client.aclose()
     assert len(records) == 230
     [span] = telemetry.spans("laaffic.records")
     assert dict(span.attributes or {}) == {
