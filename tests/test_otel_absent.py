@@ -50,7 +50,8 @@ SCRIPT = textwrap.dedent(
             calls = [Call(callee=f"9321111112{i:02d}", account=f"b{i}") for i in range(5)]
             outcomes = [o async for o in client.send_many(calls, calls_per_second=1000)]
             assert all(o.ok for o in outcomes)
-            records = [r async for r in client.records(now - timedelta(days=2), now)]
+            end = datetime.now(UTC) + timedelta(minutes=1)  # the calls just placed included
+            records = [r async for r in client.records(now - timedelta(days=2), end)]
             assert len(records) == 36, len(records)
         handled = []
 
