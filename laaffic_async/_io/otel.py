@@ -41,15 +41,25 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @functools.lru_cache(maxsize=512)
-def _split(url: str) -> tuple[str, str, str, int]:
-    """``(url.full, url.scheme, server.address, server.port)``: no query, no user info."""
+def _target(method: str, url: str, endpoint: str) -> tuple[str, str, dict[str, Any]]:
+    """``(span name, url.full, the metric attributes)`` of a request; cached, since a client
+    sends the same few (a recording download or a record lookup by id only churns the cache).
+
+    ``url.full`` keeps no query and no user info.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
     netloc = f"[{host}]" if ":" in host else host
     if parts.port is not None:
         netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}", parts.scheme, host, port
+    attributes = {
+        "http.request.method": method,
+        "server.address": host,
+        "server.port": parts.port or _DEFAULT_PORTS.get(parts.scheme, 0),
+        "url.scheme": parts.scheme,
+        "laaffic.endpoint": endpoint,
+    }
+    return f"{method} {endpoint}", f"{parts.scheme}://{netloc}{parts.path}", attributes
 
 
 def _error_type(error: BaseException) -> str:
@@ -244,20 +254,13 @@ class OtelInstrumentation(Instrumentation):
         number: int,
         headers: dict[str, str] | None,
     ) -> Attempt:
-        full, scheme, host, port = _split(url)
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            "server.address": host,
-            "server.port": port,
-            "url.scheme": scheme,
-            "laaffic.endpoint": endpoint,
-        }
-        span_attributes = {**attributes, "url.full": full, "laaffic.attempt": number}
+        name, full, shared = _target(method, url, endpoint)
+        attributes = shared.copy()  # the end adds the answer's facts to this copy
+        # Given at the start, where samplers see them (the conventions ask for that).
+        span_attributes = {**shared, "url.full": full, "laaffic.attempt": number}
         if number > 1:
             span_attributes["http.request.resend_count"] = number - 1
-        span = self._tracer.start_span(
-            f"{method} {endpoint}", kind=SpanKind.CLIENT, attributes=span_attributes
-        )
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
         # No span and no parent (no provider, nothing traced above us): nothing to propagate.
         if headers is not None and span.get_span_context().is_valid:
             propagate.inject(headers, context=trace.set_span_in_context(span))
