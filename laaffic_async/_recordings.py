@@ -21,6 +21,7 @@ import random
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -100,7 +101,8 @@ async def _stream_once(client: AsyncClient, url: str, target: Path, attempt: int
     handle = anyio.wrap_file(os.fdopen(fd, "wb"))
     try:
         # Traced without its query (a credential), and with no trace headers for a foreign host.
-        observed = client._instrument.attempt("GET", url, DOWNLOAD, attempt, None)
+        bare = urlsplit(url)._replace(query="", fragment="").geturl()
+        observed = client._instrument.attempt("GET", bare, DOWNLOAD, attempt, None)
         status = None
         try:
             # A pre-signed link: the Api-Key and Sign are not sent to whatever host serves it.
