@@ -263,3 +263,20 @@ async def test_nothing_secret_is_exported(path: str, telemetry: Telemetry, tmp_p
         if text.startswith("url.full="):
             assert "?" not in text, text
             assert "@" not in text, text
+
+
+async def test_user_info_in_the_base_url_is_not_exported(telemetry: Telemetry) -> None:
+    sandbox = HeaderSandbox()
+    client = AsyncClient(
+        KEY,
+        SECRET,
+        app_id=APP,
+        base_url="http://proxyuser:hunter2@sandbox/v3",
+        transport=SandboxTransport(sandbox),
+        **telemetry.providers,
+    )
+    async with client:
+        await client.send_sip("932111111111", account="a")
+    [span] = telemetry.spans()
+    assert dict(span.attributes or {})["url.full"] == "http://sandbox/v3/voice/sendSip"
+    assert not [text for text in all_attribute_values(telemetry) if "hunter2" in text]
