@@ -58,6 +58,8 @@ Calls = Iterable[Call] | AsyncIterable[Call]
 _CLEANUP_SECONDS = 10.0
 # The busy backoff grows from busy_delay up to this many times it.
 _BUSY_CEILING = 16
+# The BatchProgress counts a batch's span carries when it ends.
+_COUNTED = ("read", "placed", "failed", "unknown", "busy", "cancelled")
 
 
 @attrs.define(eq=False)
@@ -253,7 +255,8 @@ class Batch:
             if not completed and self.error is None and not self._stopped:
                 # Cancelled from outside (the client is closing): never end silently.
                 self.error = RuntimeError("the batch was interrupted: its AsyncClient was closed")
-            span.end(_batch_counts(self.progress), self.error)
+            counts = {f"laaffic.batch.{name}": getattr(self.progress, name) for name in _COUNTED}
+            span.end(counts, self.error)
             self._finished.set()
 
     async def _produce(self) -> None:
@@ -399,17 +402,6 @@ class Batch:
             while expected in waiting:
                 await self._deliver(waiting.pop(expected))
                 expected += 1
-
-
-def _batch_counts(progress: BatchProgress) -> dict[str, int]:
-    return {
-        "laaffic.batch.read": progress.read,
-        "laaffic.batch.placed": progress.placed,
-        "laaffic.batch.failed": progress.failed,
-        "laaffic.batch.unknown": progress.unknown,
-        "laaffic.batch.busy": progress.busy,
-        "laaffic.batch.cancelled": progress.cancelled,
-    }
 
 
 async def stream_outcomes(batch: Batch) -> AsyncIterator[CallOutcome]:

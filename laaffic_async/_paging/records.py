@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
 
+# The RecordProgress counts an export's span carries when it ends.
+_COUNTED = ("records", "requests", "total", "slices_done")
+
 #: ``fetch(strTime, endTime, current, size)``: one raw recordSipQuery page.
 FetchRecords = Callable[[datetime, datetime, int, int], Awaitable[RecordPage]]
 
@@ -229,7 +232,8 @@ class RecordStream:
             error = exc
             raise
         finally:
-            span.end(_record_counts(progress), error)
+            counts = {f"laaffic.records.{name}": getattr(progress, name) for name in _COUNTED}
+            span.end(counts, error)
 
     def _slice_fetch(
         self, owner: TimeSlice, progress: RecordProgress, span: Operation
@@ -270,15 +274,6 @@ def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:
     if owner.owns(min(times)) and owner.owns(max(times)):
         return records
     return [record for record in records if owner.owns(record.submit_time)]
-
-
-def _record_counts(progress: RecordProgress) -> dict[str, int]:
-    return {
-        "laaffic.records.records": progress.records,
-        "laaffic.records.requests": progress.requests,
-        "laaffic.records.total": progress.total,
-        "laaffic.records.slices_done": progress.slices_done,
-    }
 
 
 def _describe(owner: TimeSlice) -> str:
