@@ -37,13 +37,11 @@ class Attempt:
 
     __slots__ = ()
 
-    def end(
-        self,
-        http_status: int | None,
-        error: BaseException | None = None,
-        retry: str | None = None,
-    ) -> None:
-        """The attempt is over: its HTTP status (None if no answer), error, retry reason."""
+    def answered(self, http_status: int) -> None:
+        """The answer's HTTP status arrived (an attempt without an answer never calls this)."""
+
+    def end(self, error: BaseException | None = None, retry: str | None = None) -> None:
+        """The attempt is over: the error it ended with, and why it is retried (if it is)."""
 
 
 class Operation:

@@ -67,7 +67,7 @@ def _error_type(error: BaseException) -> str:
 
 
 class _Attempt(Attempt):
-    __slots__ = ("_api", "_attributes", "_owner", "_span", "_started")
+    __slots__ = ("_api", "_attributes", "_owner", "_span", "_started", "_status")
 
     def __init__(
         self, owner: OtelInstrumentation, span: trace.Span, attributes: dict[str, Any], api: bool
@@ -77,15 +77,15 @@ class _Attempt(Attempt):
         self._attributes = attributes
         # An API request answers with an envelope status; a recording download does not.
         self._api = api
+        self._status: int | None = None
         self._started = time.perf_counter()
 
-    def end(
-        self,
-        http_status: int | None,
-        error: BaseException | None = None,
-        retry: str | None = None,
-    ) -> None:
+    def answered(self, http_status: int) -> None:
+        self._status = http_status
+
+    def end(self, error: BaseException | None = None, retry: str | None = None) -> None:
         duration = time.perf_counter() - self._started
+        http_status = self._status
         span = self._span
         attributes = self._attributes
         if http_status is not None:
