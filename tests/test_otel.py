@@ -8,6 +8,7 @@ default pooled backend, on asyncio and trio, and with aiohttp (the fast extra) o
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -280,3 +281,36 @@ async def test_user_info_in_the_base_url_is_not_exported(telemetry: Telemetry) -
     [span] = telemetry.spans()
     assert dict(span.attributes or {})["url.full"] == "http://sandbox/v3/voice/sendSip"
     assert not [text for text in all_attribute_values(telemetry) if "hunter2" in text]
+
+
+async def test_a_refused_timestamp_is_a_span_then_a_resigned_attempt(telemetry: Telemetry) -> None:
+    sandbox = HeaderSandbox()
+    sandbox.state.clock = lambda: time.time() + 3600  # the server is an hour ahead: -16 first
+    async with traced_client(sandbox, "in-process", telemetry) as client:
+        await client.send_sip("932111111111", account="a")
+    refused, placed = (dict(s.attributes or {}) for s in telemetry.spans())
+    assert (refused["laaffic.status"], refused["error.type"]) == ("-16", "TimestampExpiredError")
+    assert refused["laaffic.retry_reason"] == "timestamp_expired"
+    assert (placed["laaffic.attempt"], placed["laaffic.status"]) == (2, "0")
+    assert sandbox.headers[0]["traceparent"] != sandbox.headers[1]["traceparent"]
+
+
+async def test_a_download_is_a_client_span_without_api_status(
+    telemetry: Telemetry, tmp_path: Path
+) -> None:
+    sandbox = HeaderSandbox()
+    async with traced_client(sandbox, "in-process", telemetry) as client:
+        for i in range(20):  # a call the sandbox answered, so it has a recording
+            placed = await client.send_sip(f"9321111111{i:02d}", account=f"a{i}")
+            file_id = (await client.record(placed.voice_id)).recording_file_id
+            if file_id:
+                break
+        assert file_id
+        await client.download_recording(file_id, tmp_path / "r.wav")
+    [span] = telemetry.spans("GET recording download")
+    attributes = dict(span.attributes or {})
+    assert span.kind is SpanKind.CLIENT
+    assert attributes["http.response.status_code"] == 200
+    assert "laaffic.status" not in attributes
+    assert "?" not in str(attributes["url.full"])
+    assert "traceparent" not in sandbox.headers[-1]  # nothing extra sent to the link's host
