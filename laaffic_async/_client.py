@@ -27,6 +27,7 @@ from ._dialing.batch import Batch, stream_outcomes
 from ._dialing.dialer import Dialer
 from ._dialing.limits import DialGate, DialLimits, positive_int
 from ._dialing.options import BatchKeywords, split_keywords
+from ._io import instrument
 from ._io.caller import Caller
 from ._io.stack import Backend, build_session
 from ._paging import records as _records
@@ -36,6 +37,9 @@ from .errors import RequestValidationError
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
     from .fleet import RedisCoordinator
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
@@ -94,6 +98,13 @@ class AsyncClient:
     own pool); the first two skip httpx's client layer (see ``_http.py``).
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
+
+    Observability: when ``opentelemetry-api`` is installed (the ``otel``
+    extra) every attempt, dial, batch and records() export is traced and
+    measured through ``tracer_provider`` and ``meter_provider`` (default: the
+    global ones, which record nothing until the application configures
+    OpenTelemetry); ``telemetry=False`` turns it off.  See the README's
+    "Observability" section for the spans and metrics.
     """
 
     def __init__(
@@ -111,6 +122,9 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        telemetry: bool = True,
         coordinator: RedisCoordinator | None = None,
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
@@ -123,14 +137,15 @@ class AsyncClient:
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
             raise RequestValidationError("max_connections", "must be a positive integer")
+        self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
         #: Limits every send_sip/place shares, from any task (None: unlimited).
-        self.limits = DialLimits(concurrency, calls_per_second)
+        self.limits = DialLimits(concurrency, calls_per_second, instrumentation=self._instrument)
         self.coordinator = coordinator
         #: What every dialing request passes: these limits, or the fleet's.
         self.gate: DialGate = self.limits
         if coordinator is not None:
             self.gate = coordinator.limits(concurrency, calls_per_second)
-            self.limits = DialLimits()
+            self.limits = DialLimits(instrumentation=self._instrument)
         if concurrency is not None:
             # A pool smaller than the concurrency would silently cap it: grow the pool.
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
@@ -148,6 +163,7 @@ class AsyncClient:
             session=session,
             retry=retry or RetryPolicy(),
             app_id=app_id or _env("LAAFFIC_APP_ID"),
+            instrumentation=self._instrument,
         )
         self._dialer = Dialer(self._caller, self.gate)
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -292,7 +308,14 @@ class AsyncClient:
             raise RuntimeError(
                 "send_many()/batch() need the client entered: `async with AsyncClient(...) as c:`"
             )
-        return Batch(calls, self._dialer.place, settings, self._task_group, progress)
+        return Batch(
+            calls,
+            self._dialer.send,
+            settings,
+            self._task_group,
+            progress,
+            instrumentation=self._instrument,
+        )
 
     # -- call records ------------------------------------------------------------------------
 

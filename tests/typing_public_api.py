@@ -72,3 +72,14 @@ async def fleet_usage() -> None:
         except CoordinationError as exc:
             reason: str = str(exc)
             del reason
+
+
+def observed() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracing, metering = TracerProvider(), MeterProvider()
+    client = AsyncClient("key", "secret", tracer_provider=tracing, meter_provider=metering)
+    quiet = AsyncClient("key", "secret", telemetry=False)
+    pushes = PushReceiver(on_push, spool=None, tracer_provider=tracing, meter_provider=metering)
+    del client, quiet, pushes
