@@ -144,7 +144,9 @@ class AsyncClient:
         #: What every dialing request passes: these limits, or the fleet's.
         self.gate: DialGate = self.limits
         if coordinator is not None:
-            self.gate = coordinator.limits(concurrency, calls_per_second)
+            self.gate = coordinator.limits(
+                concurrency, calls_per_second, instrumentation=self._instrument
+            )
             self.limits = DialLimits(instrumentation=self._instrument)
         if concurrency is not None:
             # A pool smaller than the concurrency would silently cap it: grow the pool.

@@ -322,3 +322,25 @@ async def test_a_batch_over_a_hung_redis_ends_promptly(redis_server: RedisServer
     assert sandbox.state.dials == 1
     # One timeout for the first wave, then the rest fail at once: not 300 / 20 x 0.5 s.
     assert elapsed < 3.0
+
+
+async def test_fleet_waits_reach_the_instrumentation(redis_url: str) -> None:
+    from laaffic_async._io.instrument import Instrumentation
+
+    class Waits(Instrumentation):
+        def __init__(self) -> None:
+            self.waits: list[tuple[str, float]] = []
+
+        def rate_waited(self, limiter: str, seconds: float) -> None:
+            self.waits.append((limiter, seconds))
+
+    waits = Waits()
+    coordinator = RedisCoordinator(redis_url, namespace="fleet")
+    gate = coordinator.limits(1, 5.0, instrumentation=waits)
+    async with coordinator:
+        for account in ("a", "b", "c"):
+            async with gate.admit(account):
+                pass
+    assert [name for name, _ in waits.waits] == ["fleet"] * 3
+    # Starts are booked 0.2 s apart: admissions right after one another wait for them.
+    assert max(seconds for _, seconds in waits.waits) > 0.05

@@ -101,7 +101,7 @@ class Instrumentation:
         """A call refused with -68 (account busy) was put back to be retried."""
 
     def rate_waited(self, limiter: str, seconds: float) -> None:
-        """A rate limiter (``"client"`` or ``"batch"``) held a request for ``seconds``."""
+        """A limiter (``"client"``, ``"batch"``, ``"fleet"``) held a request for ``seconds``."""
 
     def operation(self, name: str, attributes: Mapping[str, int | str]) -> Operation:
         """A batch or an export starts."""

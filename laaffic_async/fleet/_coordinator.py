@@ -33,6 +33,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._dialing.limits import positive_int, positive_rate
+from .._io.instrument import NOOP, Instrumentation
 from ..errors import CoordinationError, RequestValidationError
 from ._parts import (
     FULL,
@@ -160,10 +161,17 @@ class RedisCoordinator:
             await stack.aclose()
 
     def limits(
-        self, concurrency: int | None = None, calls_per_second: float | None = None
+        self,
+        concurrency: int | None = None,
+        calls_per_second: float | None = None,
+        *,
+        instrumentation: Instrumentation = NOOP,
     ) -> FleetLimits:
-        """The gate a client's dialing requests pass: these budgets, shared fleet-wide."""
-        return FleetLimits(self, concurrency, calls_per_second)
+        """The gate a client's dialing requests pass: these budgets, shared fleet-wide.
+
+        Each admission's wait is reported to ``instrumentation`` as the limiter ``"fleet"``.
+        """
+        return FleetLimits(self, concurrency, calls_per_second, instrumentation)
 
     async def ping(self) -> None:
         """Check that Redis answers; raise :class:`CoordinationError` if not."""
@@ -343,6 +351,7 @@ class FleetLimits:
     coordinator: RedisCoordinator
     concurrency: int | None = None
     calls_per_second: float | None = None
+    instrumentation: Instrumentation = NOOP
     _interval_ms: float = attrs.field(init=False)
 
     @_interval_ms.default
@@ -361,7 +370,9 @@ class FleetLimits:
     async def admit(self, account: str) -> AsyncIterator[None]:
         """Hold a fleet slot and ``account`` (from its booked start) for the block."""
         coordinator = self.coordinator
+        began = anyio.current_time()
         lease = await coordinator.acquire(account, self._interval_ms, self.concurrency or 0)
+        self.instrumentation.rate_waited("fleet", anyio.current_time() - began)
         try:
             yield
         finally:
