@@ -7,7 +7,7 @@ paging :mod:`._paginate`; this module joins them and keeps the score.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -19,18 +19,25 @@ from .._core import validators as v
 from .._core.converter import structure
 from .._core.paging import OrderTracker
 from .._core.requests import record_query_request
-from .._core.windows import TimeSlice, check_window, slice_window
-from ..errors import ApiError, ResponseFormatError
+from .._core.ties import describe_key
+from .._core.windows import PAD, TimeSlice, check_window, slice_window
+from ..errors import ApiError, PaginationError, ResponseFormatError
 from ..models import CallRecord, RecordPage
-from .walker import Fetch, PageLike, walk_pages
+from .walker import Fetch, PageLike, Resolve, walk_pages
 
 if TYPE_CHECKING:
     from .._client import AsyncClient
 
 __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
 
-#: ``fetch(strTime, endTime, current, size)``: one raw recordSipQuery page.
-FetchRecords = Callable[[datetime, datetime, int, int], Awaitable[RecordPage]]
+#: ``fetch(strTime, endTime, current, size, phoneName)``: one raw recordSipQuery page
+#: (``phoneName`` None: no account filter).
+FetchRecords = Callable[[datetime, datetime, int, int, str | None], Awaitable[RecordPage]]
+#: The most records one page holds (recordSipQuery: "size: 1-100"): a second read on its own
+#: must fit in one page, or be split by account.
+_WHOLE = 100
+#: Extra pages of a crowded second read to find accounts a shuffled order kept hiding.
+_ACCOUNT_ROUNDS = 3
 
 
 @attrs.frozen
@@ -71,6 +78,8 @@ class RecordProgress:
     records: int = 0
     total: int = 0
     requests: int = 0
+    #: Seconds read on their own because the pages split them ambiguously (see RecordStream).
+    seconds_read: int = 0
 
     @property
     def total_known(self) -> bool:
@@ -199,6 +208,7 @@ class RecordStream:
             order=OrderTracker(),
             describe=lambda index: _describe(self.slices[index]),
             task_group=self._task_group(),
+            resolve=self._resolver(progress),
         )
         async with aclosing(chunks):
             async for chunk in chunks:
@@ -209,24 +219,35 @@ class RecordStream:
                     progress.slices_done += 1
                 yield RecordBatch(owner, chunk.number, chunk.count, chunk.total, kept)
 
+    async def _query(
+        self,
+        owner: TimeSlice,
+        progress: RecordProgress,
+        window: tuple[datetime, datetime],
+        current: int,
+        size: int,
+        phone_name: str | None,
+    ) -> RecordPage:
+        """One page for ``owner``; an :class:`ApiError` gets the slice in its context."""
+        progress.requests += 1
+        try:
+            return await self._fetch(window[0], window[1], current, size, phone_name)
+        except ApiError as exc:
+            context = {
+                **exc.context,
+                "slice": owner.index,
+                "slice_start": owner.query_start,
+                "slice_end": owner.query_end,
+            }
+            raise type(exc)(exc.status, exc.reason, endpoint=exc.endpoint, context=context) from exc
+
     def _slice_fetch(self, owner: TimeSlice, progress: RecordProgress) -> Fetch[CallRecord]:
         seen = False
+        window = (owner.query_start, owner.query_end)
 
         async def fetch(current: int, size: int) -> PageLike[CallRecord]:
             nonlocal seen
-            progress.requests += 1
-            try:
-                page = await self._fetch(owner.query_start, owner.query_end, current, size)
-            except ApiError as exc:
-                context = {
-                    **exc.context,
-                    "slice": owner.index,
-                    "slice_start": owner.query_start,
-                    "slice_end": owner.query_end,
-                }
-                raise type(exc)(
-                    exc.status, exc.reason, endpoint=exc.endpoint, context=context
-                ) from exc
+            page = await self._query(owner, progress, window, current, size, self.phone_name)
             if not seen:
                 seen = True
                 progress.slices_seen += 1
@@ -234,6 +255,68 @@ class RecordStream:
             return page
 
         return fetch
+
+    def _resolver(self, progress: RecordProgress) -> Resolve[CallRecord]:
+        async def resolve(
+            source: int, second: datetime, seen: Sequence[CallRecord]
+        ) -> tuple[int, Sequence[CallRecord]]:
+            progress.seconds_read += 1
+            return await self._read_second(self.slices[source], progress, second, seen)
+
+        return resolve
+
+    async def _read_second(
+        self,
+        owner: TimeSlice,
+        progress: RecordProgress,
+        second: datetime,
+        seen: Sequence[CallRecord],
+    ) -> tuple[int, Sequence[CallRecord]]:
+        """Every record submitted in ``second``: ``(total the server reports, records)``.
+
+        A ``[t, t]`` window, which one page holds whole up to 100 records;
+        more than that are read account by account (an account holds one
+        call at a time, so a second holds few of one account's records).
+        """
+        page = await self._query(owner, progress, (second, second), 1, _WHOLE, self.phone_name)
+        if page.total == 0 and seen:
+            # A server that excludes one end of the window: read the second with its neighbours.
+            window = (max(second - PAD, owner.query_start), second + PAD)
+            wide = await self._query(owner, progress, window, 1, _WHOLE, self.phone_name)
+            if wide.total <= len(wide.records):
+                found = [record for record in wide.records if record.submit_time == second]
+                return len(found), found
+            return page.total, page.records
+        if page.total <= len(page.records):
+            return page.total, page.records
+        if self.phone_name is not None:
+            raise PaginationError(
+                f"{describe_key(second)} holds {page.total} records of account "
+                f"{self.phone_name!r}, more than one page ({_WHOLE}) of a second can be read "
+                "whole: its completeness cannot be established"
+            )
+        accounts = {r.phone_name for r in (*seen, *page.records) if r.phone_name}
+        read: set[str] = set()
+        found: list[CallRecord] = []
+        counted = 0
+        for current in range(2, 2 + -(-page.total // _WHOLE) + _ACCOUNT_ROUNDS):
+            for account in sorted(accounts - read):
+                read.add(account)
+                part = await self._query(owner, progress, (second, second), 1, _WHOLE, account)
+                if part.total > len(part.records):
+                    raise PaginationError(
+                        f"{describe_key(second)} holds {part.total} records of account "
+                        f"{account!r}, more than one page ({_WHOLE}): its completeness cannot "
+                        "be established"
+                    )
+                found.extend(part.records)
+                counted += part.total
+            if counted >= page.total:
+                break
+            # Accounts not met yet: a further page of the second names more of them.
+            more = await self._query(owner, progress, (second, second), current, _WHOLE, None)
+            accounts.update(r.phone_name for r in more.records if r.phone_name)
+        return page.total, found
 
 
 def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:
@@ -287,7 +370,7 @@ def stream(
     """``AsyncClient.records``: pages by ``client.record_page``, workers in its task group."""
 
     async def fetch(
-        query_start: datetime, query_end: datetime, current: int, size: int
+        query_start: datetime, query_end: datetime, current: int, size: int, phone: str | None
     ) -> RecordPage:
         return await client.record_page(
             query_start,
@@ -295,7 +378,7 @@ def stream(
             current=current,
             size=size,
             sip_group_name=sip_group_name,
-            phone_name=phone_name,
+            phone_name=phone,
         )
 
     return RecordStream(
