@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import attrs
+from anyio.abc import TaskGroup
 
 from ._callcenter_models import (
     Agent,
@@ -157,6 +158,9 @@ class CallCenter:
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+
+    def _task_group(self) -> TaskGroup | None:
+        return self._client._task_group
 
     def __repr__(self) -> str:
         return f"CallCenter({self._client!r})"
@@ -328,6 +332,7 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_group_id,
             identity=_group_id,
+            task_group=self._task_group,
         )
 
     def agents(
@@ -368,6 +373,7 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_agent_key,
             identity=_agent_identity,
+            task_group=self._task_group,
         )
 
     def tasks(
@@ -396,4 +402,5 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_task_key,
             identity=_task_identity,
+            task_group=self._task_group,
         )

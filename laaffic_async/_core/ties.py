@@ -74,50 +74,77 @@ Part = list[T] | Unresolved[T]
 class GroupScanner(Generic[T]):
     """Cuts one list's chunks, fed in list order, into proven items and unresolved groups.
 
-    :meth:`feed` returns the parts of one chunk; the group a chunk ends with
-    stays open until a chunk with another key (or the list's last chunk)
-    closes it, and comes out with the chunk that closes it, so list order is
-    kept and each item is placed once.
+    :meth:`feed` takes chunk ``index`` and returns the chunks it finishes,
+    as ``(index, parts)``.  A group a chunk ends with is still open: the
+    chunk waits for the next one, and the group comes out with the chunk it
+    started in, so a list without ties keeps its page sizes.  A group that
+    covers a whole further chunk releases its first chunk and comes out with
+    the chunk that closes it (a chunk waits for one more at most).  List
+    order is kept and each item is placed once.
     """
 
     sort_key: Callable[[T], Any]
     identity: Callable[[T], Hashable]
+    #: False when new items always get keys of their own (ids that grow): then the newest
+    #: group cannot gain members while the list is paged.
+    newest_may_grow: bool = True
     open_items: list[T] = attrs.field(factory=list)
     open_key: Any = None
+    #: The chunk the open group will come out with, if it is not the one that closes it.
+    home: tuple[int, list[Part[T]]] | None = None
     first: bool = True
     #: Groups closed so far, and how many of them needed a read of their own.
     groups: int = 0
     unresolved: int = 0
 
-    def feed(self, items: Sequence[T], *, last: bool, grown: bool) -> list[Part[T]]:
-        """The parts of one chunk; ``grown``: the list's total moved while it was paged."""
+    def feed(
+        self, index: int, items: Sequence[T], *, last: bool, grown: bool
+    ) -> list[tuple[int, list[Part[T]]]]:
+        """The chunks finished by chunk ``index``; ``grown``: the list's total moved meanwhile."""
+        grown = grown and self.newest_may_grow
+        done: list[tuple[int, list[Part[T]]]] = []
         parts: list[Part[T]] = []
-        proven: list[T] = []
+        opened = False
         for item in items:
             key = self.sort_key(item)
             if self.open_items and key != self.open_key:
-                self._close(parts, proven, volatile=grown and self.first)
+                self._close(parts, volatile=grown and self.first, done=done)
             if not self.open_items:
                 self.open_key = key
+                opened = True
             self.open_items.append(item)
-        if last and self.open_items:
-            self._close(parts, proven, volatile=grown)
-        if proven:
-            parts.append(proven)
-        return parts
+        if last:
+            if self.open_items:
+                self._close(parts, volatile=grown, done=done)
+            done.append((index, parts))
+        elif opened:
+            self.home = (index, parts)  # waits for the chunk that closes its last group
+        else:
+            # The whole chunk continues the open group: release the group's first chunk.
+            if self.home is not None:
+                done.append(self.home)
+                self.home = None
+            done.append((index, parts))
+        return done
 
-    def _close(self, parts: list[Part[T]], proven: list[T], *, volatile: bool) -> None:
+    def _close(
+        self, parts: list[Part[T]], *, volatile: bool, done: list[tuple[int, list[Part[T]]]]
+    ) -> None:
         items, self.open_items = self.open_items, []
         self.first = False
         self.groups += 1
+        target = parts if self.home is None else self.home[1]
         if not volatile and _distinct(items, self.identity):
-            proven.extend(items)
-            return
-        self.unresolved += 1
-        if proven:
-            parts.append(proven[:])
-            proven.clear()
-        parts.append(Unresolved(self.open_key, len(items), volatile, tuple(items)))
+            if target and not isinstance(target[-1], Unresolved):
+                target[-1].extend(items)
+            else:
+                target.append(items)
+        else:
+            self.unresolved += 1
+            target.append(Unresolved(self.open_key, len(items), volatile, tuple(items)))
+        if self.home is not None:
+            done.append(self.home)
+            self.home = None
 
 
 def _distinct(items: Sequence[T], identity: Callable[[T], Hashable]) -> bool:

@@ -284,8 +284,8 @@ class RecordStream:
             window = (max(second - PAD, owner.query_start), second + PAD)
             wide = await self._query(owner, progress, window, 1, _WHOLE, self.phone_name)
             if wide.total <= len(wide.records):
-                found = [record for record in wide.records if record.submit_time == second]
-                return len(found), found
+                alone = [record for record in wide.records if record.submit_time == second]
+                return len(alone), alone
             return page.total, page.records
         if page.total <= len(page.records):
             return page.total, page.records

@@ -39,7 +39,7 @@ is delivered.  Such a group comes out with the chunk that closes it.
 How it runs (structured concurrency, asyncio and trio): one driver
 ------------------------------------------------------------------
 The generator never yields inside a task group or cancel scope.  The same
-``concurrency`` fetch workers (:class:`_Driver`) always do the fetching,
+``concurrency`` fetch workers (:class:`~._paging.driver.Driver`) always do the fetching,
 planning chunks in delivery order up to ``prefetch`` ahead, reading
 unresolved groups first.  Given a ``task_group`` that someone else owns (an
 entered ``AsyncClient``'s) they live there, in a cancel scope of their own,
@@ -72,6 +72,7 @@ from anyio.abc import TaskGroup
 from .._core.paging import ChunkFill, OrderTracker, chunk_count
 from .._core.ties import GroupScanner, Part, Unresolved, describe_key, settle_group
 from ..errors import PaginationError
+from .driver import Driver
 
 __all__ = ["Chunk", "Fetch", "PageLike", "Resolve", "walk_pages"]
 
@@ -160,7 +161,8 @@ async def walk_pages(
       are checked too).  ``order`` shares what was learned between walks.
     * ``resolve``: reads one key of one list on its own, for groups the
       pages cannot prove whole; without it such a group raises
-      :class:`~laaffic_async.errors.PaginationError`.
+      :class:`~laaffic_async.errors.PaginationError`, and items added while
+      the list is paged are taken to get keys of their own.
     * ``max_refetch``: how many extra rounds a chunk may need while its list
       keeps growing before :class:`~laaffic_async.errors.PaginationError`.
     * ``describe``: names list ``i`` in error messages (``"slice 2 (...)"``).
@@ -172,7 +174,8 @@ async def walk_pages(
         [_List(fetch) for fetch in sources],
         size=size,
         concurrency=concurrency,
-        prefetch=prefetch or 4 * concurrency,
+        # Two at least: a chunk may wait for the next one before it is delivered.
+        prefetch=max(2, prefetch or 4 * concurrency),
         sort_key=sort_key,
         identity=identity,
         order=order or OrderTracker(),
@@ -182,8 +185,10 @@ async def walk_pages(
     )
     if sort_key is not None and identity is not None:
         for walked in walker.lists:
-            walked.scanner = GroupScanner(sort_key, identity)
-    driver = _Driver.start(walker, task_group)
+            # Without a way to read a key alone, new items are taken to get keys of their own
+            # (ids that grow); with one (records: a second), the newest key may gain items.
+            walked.scanner = GroupScanner(sort_key, identity, newest_may_grow=resolve is not None)
+    driver = Driver.start(walker, task_group)
     try:
         while True:
             # With workers in someone else's group chunks may always be ready, so this loop may
@@ -236,8 +241,10 @@ class _Walker(Generic[T]):
             return None
         source, index = self.cursor
         parts = self.held.pop(self.cursor)
-        items = parts[0] if len(parts) == 1 else [item for part in parts for item in part]
-        assert not isinstance(items, Unresolved)
+        items: list[T] = []
+        for part in parts:
+            assert not isinstance(part, Unresolved)
+            items = part if not items else items + part
         walked = self.lists[source]
         assert walked.total is not None
         self.cursor = _next(self.cursor, walked.count)
@@ -255,7 +262,9 @@ class _Walker(Generic[T]):
         jobs: list[_Job] = []
         while self.groups and len(jobs) < limit:
             jobs.append(self.groups.popleft())
-        budget = self.prefetch - len(self.held) - len(self.landed) - self.in_flight
+        # A chunk that waits for its neighbour (its last second may continue there) counts too.
+        waiting = sum(1 for w in self.lists if w.scanner is not None and w.scanner.home)
+        budget = self.prefetch - len(self.held) - len(self.landed) - self.in_flight - waiting
         budget = min(limit - len(jobs), budget)
         if budget <= 0:
             return jobs
@@ -299,22 +308,25 @@ class _Walker(Generic[T]):
                 self.held[key] = [items]
                 continue
             grown = walked.latest != walked.total
-            parts = walked.scanner.feed(items, last=index + 1 == walked.count, grown=grown)
-            for number, part in enumerate(parts):
-                if isinstance(part, Unresolved):
-                    if self.resolve is None:
-                        raise PaginationError(
-                            f"{self.describe(source)}: {describe_key(part.key)}: pages disagree "
-                            "on which items share it, and it cannot be read on its own"
-                        )
-                    self.groups.append((source, index, number))
-            self.held[key] = parts or [[]]
+            last = index + 1 == walked.count
+            for done, parts in walked.scanner.feed(index, items, last=last, grown=grown):
+                for number, part in enumerate(parts):
+                    if isinstance(part, Unresolved):
+                        if self.resolve is None:
+                            raise PaginationError(
+                                f"{self.describe(source)}: {describe_key(part.key)}: pages "
+                                "disagree on which items share it, and it cannot be read on its own"
+                            )
+                        self.groups.append((source, done, number))
+                self.held[source, done] = parts or [[]]
 
     async def _group(self, source: int, index: int, number: int) -> None:
         parts = self.held[source, index]
         group = parts[number]
-        assert isinstance(group, Unresolved) and self.resolve is not None
-        assert self.sort_key is not None and self.identity is not None
+        assert isinstance(group, Unresolved)
+        assert self.resolve is not None
+        assert self.sort_key is not None
+        assert self.identity is not None
         try:
             for _ in range(_GROUP_READS):
                 total, items = await self.resolve(source, group.key, group.seen)
@@ -389,91 +401,3 @@ class _Walker(Generic[T]):
 def _next(key: tuple[int, int], count: int) -> tuple[int, int]:
     source, index = key
     return (source + 1, 0) if index + 1 >= count else (source, index + 1)
-
-
-@attrs.define
-class _Driver(Generic[T]):
-    """The fetch workers, in someone else's task group for the whole walk or in one of ours
-    between two yields (see the module doc)."""
-
-    walker: _Walker[T]
-    owner: TaskGroup | None
-    scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
-    failure: Exception | None = None
-    started: bool = False
-    stopped: bool = False
-    _event: anyio.Event = attrs.field(factory=anyio.Event)
-
-    @classmethod
-    def start(cls, walker: _Walker[T], task_group: TaskGroup | None) -> _Driver[T]:
-        driver = cls(walker, task_group)
-        if task_group is not None:
-            task_group.start_soon(driver._run)
-        return driver
-
-    async def wait(self) -> None:
-        """Until the next chunk is ready; raises what stopped the workers, if something did."""
-        if self.failure is not None:
-            raise self.failure
-        if self.owner is not None:
-            if self.stopped:
-                raise RuntimeError("the task group paging ran in was closed mid-walk")
-            await self.changed()
-            return
-        # A fetch need not yield to the event loop (an in-process transport, a cache), and
-        # trio delivers cancellation only at checkpoints: make sure every wait has one.
-        await anyio.lowlevel.checkpoint()
-        async with anyio.create_task_group() as group:
-            for _ in range(self.walker.concurrency):
-                group.start_soon(self._worker, group.cancel_scope, True)
-        if self.failure is not None:
-            raise self.failure
-
-    async def close(self) -> None:
-        # Stop the workers and wait for them (shielded: this also runs when cancelled), so
-        # that no request of this walk is in flight once the generator is closed.
-        self.scope.cancel()
-        if self.started:
-            with anyio.CancelScope(shield=True):
-                while not self.stopped:
-                    await self.changed()
-
-    def notify(self) -> None:
-        """Wake whoever waits: a chunk landed, a job failed, or the consumer made room."""
-        self._event.set()
-        self._event = anyio.Event()
-
-    async def changed(self) -> None:
-        await self._event.wait()
-
-    async def _run(self) -> None:
-        if self.scope.cancel_called:
-            return  # closed before this task got to run: nothing to stop, nobody waits
-        self.started = True
-        try:
-            with self.scope:
-                async with anyio.create_task_group() as group:
-                    for _ in range(self.walker.concurrency):
-                        group.start_soon(self._worker, self.scope, False)
-        finally:
-            self.stopped = True
-            self.notify()
-
-    async def _worker(self, scope: anyio.CancelScope, between_yields: bool) -> None:
-        walker = self.walker
-        while True:
-            jobs = walker.plan(limit=1)
-            if not jobs:
-                if walker.planned or (between_yields and walker.ready()):
-                    return
-                await self.changed()  # a chunk landed, or the consumer took one
-                continue
-            try:
-                await walker.run(jobs[0])
-            except Exception as exc:
-                # Never into the owner's task group: the consumer raises it.
-                self.failure = self.failure or exc
-                scope.cancel()
-                return
-            finally:
-                self.notify()

@@ -69,7 +69,7 @@ class RecordStore:
     def window(
         self, start: float, end: float, filters: dict[str, str] | None = None
     ) -> Sequence[int]:
-        """Indexes of the rows with start <= submit second <= end, both ends inclusive, oldest first.
+        """Indexes of rows with start <= submit second <= end (both inclusive), oldest first.
 
         Without filters the answer is a ``range`` (no copy), so a window of a
         million rows pages cheaply.
