@@ -56,8 +56,9 @@ class Unresolved(Generic[T]):
     """A group the pages could not prove whole: read ``key`` on its own, then :func:`settle_group`.
 
     ``expected`` is how many positions the key held when the list was first
-    seen; ``volatile`` marks the list's newest group after the list grew
-    (its key may have gained items since); ``seen`` is what the pages held.
+    seen; ``volatile`` marks the list's first and last groups (one of them
+    is its newest second, which may gain items meanwhile: then more are
+    accepted and delivered); ``seen`` is what the pages held.
     """
 
     key: Any
@@ -101,21 +102,20 @@ class GroupScanner(Generic[T]):
         self, index: int, items: Sequence[T], *, last: bool, grown: bool
     ) -> list[tuple[int, list[Part[T]]]]:
         """The chunks finished by chunk ``index``; ``grown``: the list's total moved meanwhile."""
-        grown = grown and self.newest_may_grow
         done: list[tuple[int, list[Part[T]]]] = []
         parts: list[Part[T]] = []
         opened = False
         for item in items:
             key = self.sort_key(item)
             if self.open_items and key != self.open_key:
-                self._close(parts, volatile=grown and self.first, done=done)
+                self._close(parts, edge=self.first, grown=grown, done=done)
             if not self.open_items:
                 self.open_key = key
                 opened = True
             self.open_items.append(item)
         if last:
             if self.open_items:
-                self._close(parts, volatile=grown, done=done)
+                self._close(parts, edge=True, grown=grown, done=done)
             done.append((index, parts))
         elif opened:
             self.home = (index, parts)  # waits for the chunk that closes its last group
@@ -128,13 +128,21 @@ class GroupScanner(Generic[T]):
         return done
 
     def _close(
-        self, parts: list[Part[T]], *, volatile: bool, done: list[tuple[int, list[Part[T]]]]
+        self,
+        parts: list[Part[T]],
+        *,
+        edge: bool,
+        grown: bool,
+        done: list[tuple[int, list[Part[T]]]],
     ) -> None:
+        # The list's first and last groups: one of them is its newest second, which may still
+        # gain items (inserts join the newest end); any other second lies in the past.
+        volatile = edge and self.newest_may_grow
         items, self.open_items = self.open_items, []
         self.first = False
         self.groups += 1
         target = parts if self.home is None else self.home[1]
-        if not volatile and _distinct(items, self.identity):
+        if not (volatile and grown) and _distinct(items, self.identity):
             if target and not isinstance(target[-1], Unresolved):
                 target[-1].extend(items)
             else:
