@@ -34,6 +34,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -46,9 +47,10 @@ T = TypeVar("T")
 
 
 def describe_key(key: Any) -> str:
-    """A sort key for error messages: a datetime as the second it names."""
-    isoformat = getattr(key, "isoformat", None)
-    return f"second {isoformat()}" if callable(isoformat) else f"key {key!r}"
+    """A sort key for error messages: a datetime as the second it names, in UTC."""
+    if isinstance(key, datetime):
+        return f"second {key.astimezone(UTC).isoformat()}"
+    return f"key {key!r}"
 
 
 @attrs.frozen
