@@ -136,3 +136,20 @@ async def test_a_second_too_crowded_to_read_whole_is_refused_naming_it() -> None
             [r async for r in client.records(now - 2 * DAY, now)]
         with pytest.raises(PaginationError, match="more than one page"):
             [r async for r in client.records(now - 2 * DAY, now, phone_name="sip001")]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one slower run at the size
+async def test_50000_records_in_bursts_over_58_days_through_a_socket() -> None:
+    now = whole_now()
+    sandbox = ticking_sandbox(now)
+    before = seed_records(sandbox, 50_000, now - 58 * DAY, now, seed=22, burst=60)
+    sandbox.faults = Faults(error_rate=0.05, seed=9)
+    calls = live_calls(sandbox, every=5, count=3)
+    with serve_in_thread(sandbox) as url:
+        async with client_for(url) as client:
+            stream = client.records(now - 58 * DAY, now + DAY, concurrency=8)
+            got = Counter([record.voice_id async for record in stream])
+    assert calls.inserted
+    assert all(got[voice_id] == 1 for voice_id in before)
+    assert set(got) - set(before) <= set(calls.inserted)
+    assert got.most_common(1)[0][1] == 1

@@ -7,6 +7,7 @@ paging :mod:`._paginate`; this module joins them and keeps the score.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
@@ -213,7 +214,7 @@ class RecordStream:
         async with aclosing(chunks):
             async for chunk in chunks:
                 owner = self.slices[chunk.source]
-                kept = _owned(owner, chunk.records)
+                kept = _ids_in_order(_owned(owner, chunk.records))
                 progress.records += len(kept)
                 if chunk.last:
                     progress.slices_done += 1
@@ -328,6 +329,17 @@ def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:
     if owner.owns(min(times)) and owner.owns(max(times)):
         return records
     return [record for record in records if owner.owns(record.submit_time)]
+
+
+def _ids_in_order(records: list[CallRecord]) -> list[CallRecord]:
+    """The records of each second by voice id: servers order a second's records arbitrarily,
+    and an export resumed after a crash must write the same bytes."""
+    if all(a.submit_time != b.submit_time for a, b in itertools.pairwise(records)):
+        return records
+    ordered: list[CallRecord] = []
+    for _, second in itertools.groupby(records, key=_submit_time):
+        ordered.extend(sorted(second, key=_voice_id))
+    return ordered
 
 
 def _describe(owner: TimeSlice) -> str:
