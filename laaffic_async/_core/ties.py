@@ -23,9 +23,10 @@ nothing extra.  A group with a duplicate is *unresolved*: the caller reads
 that key on its own (one narrow request that one page holds whole) and
 :func:`settle_group` checks the answer: the count must match the positions
 (a past second does not change), every item must carry the key and be
-distinct.  The group at the list's newest end is unresolved whenever the
-list grew while it was paged (new items may share its key; then the narrow
-answer may hold more, and all of them are delivered).
+distinct.  The list's first and last groups (one of them is its newest
+second) are unresolved whenever the list grew while it was paged, since new
+items may share that key; read on its own, the newest second may then hold
+more than it did, and all of its items are delivered.
 
 Memory is one group plus the chunks in flight: no set of every id seen.
 Pure: no I/O, no clock.

@@ -2,11 +2,13 @@
 
 :meth:`AsyncClient.records <laaffic_async.AsyncClient.records>` returns a
 :class:`RecordStream`.  The time slicing is :mod:`._core.windows`, the
-paging :mod:`._paginate`; this module joins them and keeps the score.
+paging :mod:`._paging.walker`; this module joins them, reads a second on its
+own when asked, and keeps the score.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
@@ -20,10 +22,10 @@ from .._core import validators as v
 from .._core.converter import structure
 from .._core.paging import OrderTracker
 from .._core.requests import record_query_request
-from .._core.ties import describe_key
-from .._core.windows import PAD, TimeSlice, check_window, slice_window
-from ..errors import ApiError, PaginationError, ResponseFormatError
+from .._core.windows import TimeSlice, check_window, slice_window
+from ..errors import ApiError, ResponseFormatError
 from ..models import CallRecord, RecordPage
+from .seconds import read_second
 from .walker import Fetch, PageLike, Resolve, walk_pages
 
 if TYPE_CHECKING:
@@ -34,11 +36,6 @@ __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
 #: ``fetch(strTime, endTime, current, size, phoneName)``: one raw recordSipQuery page
 #: (``phoneName`` None: no account filter).
 FetchRecords = Callable[[datetime, datetime, int, int, str | None], Awaitable[RecordPage]]
-#: The most records one page holds (recordSipQuery: "size: 1-100"): a second read on its own
-#: must fit in one page, or be split by account.
-_WHOLE = 100
-#: Extra pages of a crowded second read to find accounts a shuffled order kept hiding.
-_ACCOUNT_ROUNDS = 3
 
 
 @attrs.frozen
@@ -115,23 +112,32 @@ class RecordStream:
     meanwhile, and whichever way the server pages (newest or oldest first,
     learned from submit times) and treats ``strTime``/``endTime``
     (inclusive or not).  Records *added* to a slice after its first page are
-    not delivered (a later export sees them).  This relies on the server
-    sorting by submit time and on new calls joining the newest end; if
-    records vanish or move, :class:`~laaffic_async.errors.PaginationError`
-    is raised rather than a row being lost or doubled.
+    not delivered (a later export sees them), except those added to the
+    slice's newest second itself, which may come out with it.  This relies
+    on the server sorting by submit time and on new calls joining the newest
+    end; the records of one second may come in any order, different on every
+    request (``submitTime`` has one-second precision): a second the pages
+    split ambiguously is read on its own (:mod:`._core.ties`,
+    :func:`._paging.seconds.read_second`), and comes out by voice id.  If records vanish or
+    move, or a second cannot be read whole (more than 100 records of one
+    account in it), :class:`~laaffic_async.errors.PaginationError` is raised
+    rather than a row being lost or doubled.
 
     Cost: memory is O(prefetch x page_size) records (``prefetch`` = 4 x
-    ``concurrency`` pages; about 1,600 records at the defaults) however
-    many records the window holds: no set of seen ids is kept (exporting
-    1,000,000 records to CSV peaked at 64 MB RSS, benchmarks/bench_export.py).
-    Inside ``async with AsyncClient(...)`` pages are fetched by workers in
-    the client's task group, ``concurrency`` in flight all the time, while
-    records are handed out; closing the iteration (``aclosing``, ``break``
-    in an ``async with`` block's loop, or cancellation) stops them.  On a
-    client that is not entered they are fetched in rounds of ``prefetch``
-    that finish before records are handed out (slower: nothing is in flight
-    meanwhile).  A slice that grows while it is paged costs up to one extra
-    request per page.
+    ``concurrency`` pages; about 1,600 records at the defaults) plus one
+    second's records, however many records the window holds: no set of seen
+    ids is kept (exporting 1,000,000 records to CSV peaked at 64 MB RSS,
+    benchmarks/bench_export.py).  Inside ``async with AsyncClient(...)``
+    pages are fetched by workers in the client's task group,
+    ``concurrency`` in flight all the time, while records are handed out;
+    closing the iteration (``aclosing``, ``break`` in an ``async with``
+    block's loop, or cancellation) stops them.  On a client that is not
+    entered the same workers run in a task group of the stream's own until
+    the next page is ready and the prefetch is full, and leave it before
+    records are handed out (slower: nothing is in flight meanwhile).  A
+    slice that grows while it is paged costs up to one extra request per
+    page; a second split ambiguously costs one request (one per account
+    in it when it holds more than 100 records).
     Transport errors, 5xx and -15 are retried by the client (its
     :class:`~laaffic_async.RetryPolicy`); any other
     :class:`~laaffic_async.errors.ApiError` (-25 out of range, -22) is raised
@@ -262,62 +268,13 @@ class RecordStream:
             source: int, second: datetime, seen: Sequence[CallRecord]
         ) -> tuple[int, Sequence[CallRecord]]:
             progress.seconds_read += 1
-            return await self._read_second(self.slices[source], progress, second, seen)
+            owner = self.slices[source]
+            query = functools.partial(self._query, owner, progress)
+            return await read_second(
+                query, second, seen, phone_name=self.phone_name, earliest=owner.query_start
+            )
 
         return resolve
-
-    async def _read_second(
-        self,
-        owner: TimeSlice,
-        progress: RecordProgress,
-        second: datetime,
-        seen: Sequence[CallRecord],
-    ) -> tuple[int, Sequence[CallRecord]]:
-        """Every record submitted in ``second``: ``(total the server reports, records)``.
-
-        A ``[t, t]`` window, which one page holds whole up to 100 records;
-        more than that are read account by account (an account holds one
-        call at a time, so a second holds few of one account's records).
-        """
-        page = await self._query(owner, progress, (second, second), 1, _WHOLE, self.phone_name)
-        if page.total == 0 and seen:
-            # A server that excludes one end of the window: read the second with its neighbours.
-            window = (max(second - PAD, owner.query_start), second + PAD)
-            wide = await self._query(owner, progress, window, 1, _WHOLE, self.phone_name)
-            if wide.total <= len(wide.records):
-                alone = [record for record in wide.records if record.submit_time == second]
-                return len(alone), alone
-            return page.total, page.records
-        if page.total <= len(page.records):
-            return page.total, page.records
-        if self.phone_name is not None:
-            raise PaginationError(
-                f"{describe_key(second)} holds {page.total} records of account "
-                f"{self.phone_name!r}, more than one page ({_WHOLE}) of a second can be read "
-                "whole: its completeness cannot be established"
-            )
-        accounts = {r.phone_name for r in (*seen, *page.records) if r.phone_name}
-        read: set[str] = set()
-        found: list[CallRecord] = []
-        counted = 0
-        for current in range(2, 2 + -(-page.total // _WHOLE) + _ACCOUNT_ROUNDS):
-            for account in sorted(accounts - read):
-                read.add(account)
-                part = await self._query(owner, progress, (second, second), 1, _WHOLE, account)
-                if part.total > len(part.records):
-                    raise PaginationError(
-                        f"{describe_key(second)} holds {part.total} records of account "
-                        f"{account!r}, more than one page ({_WHOLE}): its completeness cannot "
-                        "be established"
-                    )
-                found.extend(part.records)
-                counted += part.total
-            if counted >= page.total:
-                break
-            # Accounts not met yet: a further page of the second names more of them.
-            more = await self._query(owner, progress, (second, second), current, _WHOLE, None)
-            accounts.update(r.phone_name for r in more.records if r.phone_name)
-        return page.total, found
 
 
 def _owned(owner: TimeSlice, records: list[CallRecord]) -> list[CallRecord]:

@@ -24,8 +24,9 @@ What it guarantees
   :mod:`laaffic_async._core.paging`.  Which end new items join is learned
   from ``sort_key`` (newest-first assumed until a page shows otherwise);
   without a ``sort_key`` the walker still delivers exactly once while
-  totals hold still and assumes newest-first if one moves.  Items that
-  *vanish* or move inside the list raise
+  totals hold still and assumes newest-first if one moves.  Items of equal
+  sort key may come in any order, different on every request (see below).
+  Items that *vanish* or move inside the list raise
   :class:`~laaffic_async.errors.PaginationError` rather than being guessed.
 * Bounded memory: at most ``prefetch`` chunks are fetched but not yet
   consumed, so memory is O(prefetch * size) however long the lists are.
