@@ -9,18 +9,22 @@ positions inside a second doubles some records and drops others.
 from __future__ import annotations
 
 import itertools
+import random
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import anyio.lowlevel
 import pytest
 
-from laaffic_async import AsyncClient, PaginationError, RetryPolicy
+from laaffic_async import AsyncClient, PaginationError, RecordPage, RecordStream, RetryPolicy
+from laaffic_async._core.converter import structure
 from laaffic_async.testing import (
     SAMPLE_API_KEY,
     SAMPLE_API_SECRET,
     SAMPLE_APP_ID,
     Faults,
+    LiveCalls,
     Sandbox,
     SandboxState,
     SandboxTransport,
@@ -64,22 +68,29 @@ def ticking_sandbox(now: datetime) -> Sandbox:
     return Sandbox(state)
 
 
-async def test_over_a_socket_with_bursts_faults_and_live_calls_every_record_once() -> None:
+async def busy_export(
+    records: int, seed: int, every: int, concurrency: int
+) -> tuple[RecordStream, Counter[str], list[str], LiveCalls, Sandbox]:
+    """Bursts of up to 60 a second over 58 days, 5% faults, calls placed meanwhile, a socket."""
     now = whole_now()
-    start, end = now - 58 * DAY, now + DAY
     sandbox = ticking_sandbox(now)
-    before = seed_records(sandbox, 8_000, now - 58 * DAY, now, seed=21, burst=60)
-    sandbox.faults = Faults(error_rate=0.05, seed=4)
-    calls = live_calls(sandbox, every=3, count=2)
+    before = seed_records(sandbox, records, now - 58 * DAY, now, seed=seed, burst=60)
+    sandbox.faults = Faults(error_rate=0.05, seed=seed)
+    calls = live_calls(sandbox, every=every, count=2)
     with serve_in_thread(sandbox) as url:
         async with client_for(url) as client:
-            stream = client.records(start, end, concurrency=6)
+            stream = client.records(now - 58 * DAY, now + DAY, concurrency=concurrency)
             got = Counter([record.voice_id async for record in stream])
     assert calls.inserted
     assert sandbox.faults.injected > 5
     assert all(got[voice_id] == 1 for voice_id in before)
     assert set(got) - set(before) <= set(calls.inserted)
     assert got.most_common(1)[0][1] == 1
+    return stream, got, before, calls, sandbox
+
+
+async def test_over_a_socket_with_bursts_faults_and_live_calls_every_record_once() -> None:
+    stream, *_ = await busy_export(8_000, seed=21, every=3, concurrency=6)
     assert stream.progress.seconds_read > 0  # ambiguous seconds really were read on their own
 
 
@@ -140,16 +151,28 @@ async def test_a_second_too_crowded_to_read_whole_is_refused_naming_it() -> None
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one slower run at the issue's size
 async def test_50000_records_in_bursts_over_58_days_through_a_socket() -> None:
+    stream, got, *_ = await busy_export(50_000, seed=22, every=5, concurrency=8)
+    assert len(stream.slices) == 2
+    assert len(got) > 50_000
+
+
+async def test_a_server_that_excludes_the_window_end_still_gives_each_second_whole() -> None:
+    # [t, t] returns nothing from such a server: the second is read with its neighbours.
     now = whole_now()
-    sandbox = ticking_sandbox(now)
-    before = seed_records(sandbox, 50_000, now - 58 * DAY, now, seed=22, burst=60)
-    sandbox.faults = Faults(error_rate=0.05, seed=9)
-    calls = live_calls(sandbox, every=5, count=3)
-    with serve_in_thread(sandbox) as url:
-        async with client_for(url) as client:
-            stream = client.records(now - 58 * DAY, now + DAY, concurrency=8)
-            got = Counter([record.voice_id async for record in stream])
-    assert calls.inserted
-    assert all(got[voice_id] == 1 for voice_id in before)
-    assert set(got) - set(before) <= set(calls.inserted)
-    assert got.most_common(1)[0][1] == 1
+    sandbox = Sandbox(SandboxState(unstable_ties=True))
+    ids = seed_records(sandbox, 1_500, now - 2 * DAY, now - DAY, seed=9, burst=30)
+    store, shuffle = sandbox.state.records, random.Random(5)
+
+    async def fetch(
+        start: datetime, end: datetime, current: int, size: int, phone: str | None
+    ) -> RecordPage:
+        await anyio.lowlevel.checkpoint()
+        found = store.window(start.timestamp(), end.timestamp() - 1)  # endTime exclusive
+        rows = store.page(found, current, size, shuffle)
+        body = {"total": len(found), "size": size, "current": current, "records": rows}
+        return structure({**body, "pages": -(-len(found) // size)}, RecordPage)
+
+    stream = RecordStream(fetch, now - 3 * DAY, now, now=now.timestamp(), page_size=40)
+    got = [record.voice_id async for record in stream]
+    assert sorted(got) == sorted(ids)
+    assert stream.progress.seconds_read > 0
