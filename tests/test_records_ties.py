@@ -153,7 +153,7 @@ async def test_a_second_too_crowded_to_read_whole_is_refused_naming_it() -> None
 async def test_50000_records_in_bursts_over_58_days_through_a_socket() -> None:
     stream, got, *_ = await busy_export(50_000, seed=22, every=5, concurrency=8)
     assert len(stream.slices) == 2
-    assert len(got) > 50_000
+    assert len(got) >= 50_000
 
 
 async def test_a_server_that_excludes_the_window_end_still_gives_each_second_whole() -> None:

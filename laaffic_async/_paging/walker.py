@@ -29,18 +29,21 @@ What it guarantees
   Items that *vanish* or move inside the list raise
   :class:`~laaffic_async.errors.PaginationError` rather than being guessed.
 * Bounded memory: at most ``prefetch`` chunks are fetched but not yet
-  consumed, so memory is O(prefetch * size) however long the lists are.
+  consumed, so memory is O(prefetch * size) plus one group of equal keys,
+  however long the lists are.
 
 Equal sort keys (many calls in one second) may be ordered differently on
 every request; :mod:`laaffic_async._core.ties` cuts the chunks into groups of
 one key, and a group the pages cannot prove whole is read on its own with
 ``resolve`` (records: one narrow request for that second) before its chunk
-is delivered.  Such a group comes out with the chunk that closes it.
+is delivered.  A group split between two chunks comes out with the first
+(one that covers a whole further chunk, with the chunk that closes it), so a
+chunk may hold a few items more or fewer than its page.
 
 How it runs (structured concurrency, asyncio and trio): one driver
 ------------------------------------------------------------------
 The generator never yields inside a task group or cancel scope.  The same
-``concurrency`` fetch workers (:class:`~._paging.driver.Driver`) always do the fetching,
+``concurrency`` fetch workers (:class:`~._paging.driver.Driver`) do the fetching,
 planning chunks in delivery order up to ``prefetch`` ahead, reading
 unresolved groups first.  Given a ``task_group`` that someone else owns (an
 entered ``AsyncClient``'s) they live there, in a cancel scope of their own,
