@@ -339,7 +339,7 @@ async def test_an_entered_client_keeps_pages_in_flight_while_records_are_consume
         assert sandbox.state.in_flight == 0
 
 
-async def test_a_client_that_is_not_entered_pages_in_rounds(sandbox: Sandbox) -> None:
+async def test_a_client_that_is_not_entered_fetches_only_between_yields(sandbox: Sandbox) -> None:
     now = whole_now()
     ids = seed_records(sandbox, 1_000, now - 40 * DAY, now, seed=7)
     client = make_client(sandbox)
