@@ -176,3 +176,26 @@ async def test_a_server_that_excludes_the_window_end_still_gives_each_second_who
     got = [record.voice_id async for record in stream]
     assert sorted(got) == sorted(ids)
     assert stream.progress.seconds_read > 0
+
+
+def test_the_store_shuffles_a_second_afresh_per_query_only_when_asked() -> None:
+    now = whole_now()
+    sandbox = Sandbox()
+    seed_records(sandbox, 50, now - DAY, now - DAY, seed=1)  # one second
+    seed_records(sandbox, 10, now - 2 * DAY, now - 2 * DAY, seed=2)
+    store, rng = sandbox.state.records, random.Random(3)
+    every = store.window((now - 3 * DAY).timestamp(), now.timestamp())
+
+    def ids(current: int, shuffle: random.Random | None) -> list[str]:
+        return [row["voiceId"] for row in store.page(every, current, 20, shuffle)]
+
+    assert ids(1, None) == ids(1, None)
+    assert ids(1, rng) != ids(1, rng)
+    # Pages 1 to 3 of one unshuffled query cover the 60 rows; shuffled, the second is
+    # reordered per query, so the pages' union misses some of it while the counts match.
+    assert len({*ids(1, None), *ids(2, None), *ids(3, None)}) == 60
+    shuffled = [ids(page, rng) for page in (1, 2, 3)]
+    assert [len(page) for page in shuffled] == [20, 20, 20]
+    assert len({*shuffled[0], *shuffled[1], *shuffled[2]}) < 60  # seeded: the same every run
+    newest = [row["submitTime"] for row in store.page(every, 1, 60, rng)]
+    assert newest == sorted(newest, reverse=True)  # still newest first across seconds
