@@ -354,7 +354,7 @@ class AsyncClient:
     @property
     def call_center(self) -> CallCenter:
         """Call-center management: agent groups, agents, number lists, dialing tasks."""
-        return CallCenter(self._caller)
+        return CallCenter(self._caller, self._running_group)
 
     async def record(self, voice_id: str) -> CallRecord:
         """One call record by its voice id (``GET voice/recordSip/{voiceId}``).
