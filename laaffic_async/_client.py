@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -36,7 +36,9 @@ from ._core.retry import (
 )
 from ._core.signing import signed_headers
 from ._dialing.batch import Batch, BatchOptions, BatchProgress, stream_outcomes
+from ._dialing.journaled import JournaledRun
 from ._dialing.limits import DialLimits, positive_int
+from ._dialing.reconcile import DEFAULT_SETTLE, check_settle, reconcile_call, unknown_subject
 from ._io.stack import Backend, HttpStack
 from ._paging import records as _records
 from ._paging.records import RecordStream
@@ -51,7 +53,16 @@ from .errors import (
     TimestampExpiredError,
     TransportError,
 )
-from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+from .journal import DialJournal
+from .models import (
+    Call,
+    CallOutcome,
+    CallRecord,
+    Credentials,
+    PlacedCall,
+    ReconcileResult,
+    RecordPage,
+)
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
 
@@ -68,6 +79,10 @@ log = logging.getLogger("laaffic_async")
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 # The vendor's own Java SDK uses 15 s connect and read timeouts.
 _DEFAULT_TIMEOUT = 15.0
+
+
+def _aware(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _env(name: str) -> str | None:
@@ -255,6 +270,9 @@ class AsyncClient:
         ordered: bool = False,
         lookahead: int | None = None,
         progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
+        journal: DialJournal | None = None,
+        redial_unplaced: bool = True,
+        settle: float = DEFAULT_SETTLE,
     ) -> AsyncIterator[CallOutcome]:
         """Place many calls; yield a :class:`CallOutcome` per call as each finishes.
 
@@ -265,7 +283,33 @@ class AsyncClient:
         A failed call is an outcome, never an exception.  Details: ``_batch.py``.
         Needs ``async with AsyncClient(...)``; for immediate cleanup on an early
         exit use :meth:`batch`.
+
+        With ``journal`` (a :class:`~laaffic_async.journal.DialJournal`) every
+        call needs a ``ref``; refs already final in the journal are not sent
+        again (their outcomes come back with ``replayed=True``), and every
+        unknown outcome is reconciled (:meth:`reconcile`, ``settle`` seconds)
+        before the run ends: placed calls become successes, absent ones are
+        dialed again (``redial_unplaced``) or reported with
+        :class:`~laaffic_async.errors.NotPlacedError`.  Not with ``ordered``.
         """
+        if journal is not None:
+            return self._journaled(
+                calls,
+                journal,
+                BatchOptions(
+                    concurrency=concurrency,
+                    calls_per_second=calls_per_second,
+                    retry_busy=retry_busy,
+                    busy_timeout=busy_timeout,
+                    busy_delay=busy_delay,
+                    one_per_account=one_per_account,
+                    ordered=ordered,
+                    lookahead=lookahead,
+                ),
+                redial_unplaced=redial_unplaced,
+                settle=settle,
+                progress=progress,
+            )
         batch = self.batch(
             calls,
             concurrency=concurrency,
@@ -279,6 +323,63 @@ class AsyncClient:
             progress=progress,
         )
         return stream_outcomes(batch)
+
+    def _journaled(
+        self,
+        calls: Iterable[Call] | AsyncIterable[Call],
+        journal: DialJournal,
+        options: BatchOptions,
+        *,
+        redial_unplaced: bool,
+        settle: float,
+        progress: BatchProgress | Callable[[BatchProgress], object] | None,
+    ) -> AsyncIterator[CallOutcome]:
+        if not isinstance(journal, DialJournal):
+            raise RequestValidationError("journal", "must be a DialJournal", journal)
+        if not isinstance(redial_unplaced, bool):
+            rule = "must be True or False"
+            raise RequestValidationError("redial_unplaced", rule, redial_unplaced)
+        settle = check_settle(settle)
+        options.check_pool(self._stack.pool_size)
+
+        async def reconcile(call: Call, sent_at: datetime) -> ReconcileResult:
+            return await reconcile_call(
+                call, sent_at, settle=settle, fetch=self.record_page, now=self.now
+            )
+
+        run = JournaledRun(
+            calls,
+            journal=journal,
+            place=self.place,
+            reconcile=reconcile,
+            now=self.now,
+            options=options,
+            task_group=self._task_group,
+            redial_unplaced=redial_unplaced,
+            progress=progress,
+        )
+        return run.outcomes()
+
+    async def reconcile(
+        self, outcome_or_error: CallOutcome | OutcomeUnknownError, *, settle: float = DEFAULT_SETTLE
+    ) -> ReconcileResult:
+        """Decide from the call records whether an unknown call was placed.
+
+        Takes an :class:`~laaffic_async.errors.OutcomeUnknownError` (or the
+        :class:`CallOutcome` holding one) and looks the callee up with
+        recordSipQuery: the call's account as ``phoneName``, a window from
+        60 s before ``sent_at`` to ``sent_at + settle``.  Returns as soon as
+        the record is found (``placed``, with its ``voice_id`` and
+        ``record``); otherwise waits until ``sent_at + settle`` on the
+        server's clock (default 120 s: records may appear late) and looks
+        again before answering ``placed=False``.  Raises
+        :class:`~laaffic_async.errors.ReconcileError` when it cannot decide
+        (records unreachable, beyond the two-month horizon, no ``sent_at``).
+        """
+        call, sent_at = unknown_subject(outcome_or_error)
+        return await reconcile_call(
+            call, sent_at, settle=check_settle(settle), fetch=self.record_page, now=self.now
+        )
 
     def batch(
         self,
@@ -427,7 +528,8 @@ class AsyncClient:
         resigned = False
         while True:
             attempt += 1
-            headers = signed_headers(self._credentials, int(self.now()))
+            sent_at = self.now()
+            headers = signed_headers(self._credentials, int(sent_at))
             try:
                 status, content, answer_headers = await self._stack.exchange(
                     request.method,
@@ -448,7 +550,7 @@ class AsyncClient:
                 if verdict is Verdict.UNKNOWN:
                     # The body may have reached the server: never a reason to dial again.
                     raise OutcomeUnknownError(
-                        message, endpoint=endpoint, request=request.subject
+                        message, endpoint=endpoint, request=request.subject, sent_at=_aware(sent_at)
                     ) from exc
                 raise TransportError(message, endpoint=endpoint) from exc
             try:
@@ -465,7 +567,10 @@ class AsyncClient:
                 verdict = after_answer_error(self.retry, attempt, exc, dials=request.dials)
                 if verdict is Verdict.UNKNOWN:
                     raise OutcomeUnknownError(
-                        str(exc), endpoint=endpoint, request=request.subject
+                        str(exc),
+                        endpoint=endpoint,
+                        request=request.subject,
+                        sent_at=_aware(sent_at),
                     ) from exc
                 if verdict is Verdict.RAISE:
                     raise
