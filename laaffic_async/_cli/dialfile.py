@@ -114,8 +114,6 @@ def _row(
     for field in attrs.fields_dict(Columns):
         value = _cell(cells, getattr(columns, field))
         values[field] = value if value is not None else defaults.get(field)
-    # The row's own stable reference (what a dial journal keys it by): its ref cell, else its line.
-    values["ref"] = values["ref"] or str(line)
     if values["account"] is None:
         return BadRow(line, "account: is required (add an account column or pass --account)")
     try:

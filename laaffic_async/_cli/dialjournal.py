@@ -52,7 +52,11 @@ class JournaledDial:
 
 
 def _rows(job: JournaledDial) -> Iterator[DialRow | BadRow]:
-    return read_dial_file(job.source, **job.defaults)
+    for row in read_dial_file(job.source, **job.defaults):
+        if isinstance(row, DialRow) and row.call.ref is None:
+            # A row's ref is its ref cell, else its line number: stable across reruns.
+            row = DialRow(row.line, attrs.evolve(row.call, ref=str(row.line)))
+        yield row
 
 
 async def _dial(job: JournaledDial, journal: DialJournal, on_row: Callable[[str], None]) -> None:

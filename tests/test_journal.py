@@ -1,0 +1,220 @@
+"""Crash-safe dialing: DialJournal, reconcile() and send_many(journal=...), on asyncio and trio.
+
+The fault kinds are the sandbox's, over a real socket: a connection dropped
+after the server placed the call, one dropped before it did anything, and a
+502 answered before anything ran.  The sandbox's per-callee dial counter is
+the ground truth for "nobody dialed twice".
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+
+from laaffic_async import (
+    AsyncClient,
+    Call,
+    CallOutcome,
+    JournalError,
+    NotPlacedError,
+    OutcomeUnknownError,
+    ReconcileError,
+    RequestValidationError,
+    RetryPolicy,
+)
+from laaffic_async.journal import DialJournal
+from laaffic_async.testing import Faults, Sandbox, serve_in_thread
+
+from .batch_support import make_client, socket_client
+
+pytestmark = pytest.mark.anyio
+
+SEND_SIP = frozenset({"voice/sendSip"})
+# Each fault kind once, on sendSip only (keyword arguments: Faults count what they inject).
+FAULTS = {
+    "dropped after processing": {"drop_rate": 1.0},
+    "dropped before processing": {"drop_before_rate": 1.0},
+    "502 before processing": {"error_rate": 1.0, "error_status": 502},
+}
+
+
+def campaign(n: int, accounts: int = 10) -> list[Call]:
+    return [
+        Call(callee=f"9370{i:08d}", account=f"acct{i % accounts:02d}", ref=f"row-{i}")
+        for i in range(n)
+    ]
+
+
+def mixed_faults(seed: int) -> Faults:
+    return Faults(
+        drop_rate=0.10,
+        drop_before_rate=0.05,
+        error_rate=0.04,
+        error_status=502,
+        endpoints=SEND_SIP,
+        seed=seed,
+    )
+
+
+def server_voice_ids(sandbox: Sandbox) -> dict[str, str]:
+    return {row["callee"]: row["voiceId"] for row in sandbox.state.records}
+
+
+@pytest.mark.parametrize("kind", list(FAULTS))
+async def test_reconcile_decides_right_per_fault_kind(sandbox: Sandbox, kind: str) -> None:
+    sandbox.faults = Faults(**FAULTS[kind], endpoints=SEND_SIP, limit=1)  # type: ignore[arg-type]
+    placed_by_server = kind == "dropped after processing"
+    with serve_in_thread(sandbox) as url:
+        async with socket_client(url) as client:
+            with pytest.raises(OutcomeUnknownError) as caught:
+                await client.send_sip("937011111111", account="acct01")
+            error = caught.value
+            assert error.sent_at is not None
+            assert error.sent_at.tzinfo is not None
+            assert abs(error.sent_at.timestamp() - client.now()) < 30
+            result = await client.reconcile(error, settle=0.3)
+            # The outcome form works too, and says the same.
+            again = await client.reconcile(CallOutcome(error.request, error=error), settle=0.3)  # type: ignore[arg-type]
+    assert sandbox.state.dials == (1 if placed_by_server else 0)
+    assert result.placed is placed_by_server
+    assert again.placed is placed_by_server
+    if placed_by_server:
+        assert result.voice_id == server_voice_ids(sandbox)["937011111111"]
+        assert result.record is not None
+        assert result.record.callee == "937011111111"
+    else:
+        assert result.voice_id is None
+        assert result.record is None
+    # The query named the account and a narrow window around sent_at.
+    start, end = sandbox.state.query_windows[0]
+    assert error.sent_at.timestamp() - 61 <= start
+    assert end <= error.sent_at.timestamp() + 2
+
+
+async def test_reconcile_waits_for_a_late_record(client: AsyncClient, sandbox: Sandbox) -> None:
+    call = Call(callee="937022222222", account="acct02")
+    sent = datetime.fromtimestamp(client.now(), UTC)
+    unknown = OutcomeUnknownError("lost", endpoint="voice/sendSip", request=call, sent_at=sent)
+
+    async def late_call() -> None:
+        await anyio.sleep(0.3)  # the record appears after the first look, before settle ends
+        await client.place(call)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(late_call)
+        result = await client.reconcile(unknown, settle=1.0)
+    assert result.placed
+    assert result.voice_id == server_voice_ids(sandbox)[call.callee]
+
+
+async def test_reconcile_raises_when_it_cannot_decide(sandbox: Sandbox) -> None:
+    call = Call(callee="937033333333", account="acct03")
+    async with make_client(sandbox, retry=RetryPolicy(attempts=1)) as client:
+        old = datetime.fromtimestamp(client.now(), UTC) - timedelta(days=61)
+        beyond = OutcomeUnknownError("x", endpoint="voice/sendSip", request=call, sent_at=old)
+        with pytest.raises(ReconcileError, match="horizon"):
+            await client.reconcile(beyond)
+        sandbox.faults = Faults(error_rate=1.0, endpoints=frozenset({"voice/recordSipQuery"}))
+        now = datetime.fromtimestamp(client.now(), UTC)
+        fresh = OutcomeUnknownError("x", endpoint="voice/sendSip", request=call, sent_at=now)
+        with pytest.raises(ReconcileError, match="could not be read"):
+            await client.reconcile(fresh, settle=0)
+        undated = OutcomeUnknownError("x", endpoint="voice/sendSip", request=call)
+        with pytest.raises(ReconcileError, match="when the call was sent"):
+            await client.reconcile(undated)
+        with pytest.raises(RequestValidationError, match="outcome"):
+            await client.reconcile(CallOutcome(call, voice_id="1"))
+        with pytest.raises(RequestValidationError, match="settle"):
+            await client.reconcile(fresh, settle=-1)
+
+
+async def test_a_second_opener_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.sqlite3"
+    async with DialJournal(path):
+        with pytest.raises(JournalError, match="in use by another dialer"):
+            DialJournal(path)
+        code = f"from laaffic_async.journal import DialJournal; DialJournal({str(path)!r})"
+        other = await anyio.run_process([sys.executable, "-c", code], check=False)
+        assert other.returncode != 0
+        assert "JournalError: " in other.stderr.decode()
+    async with DialJournal(path):  # released on close
+        pass
+
+
+async def test_validation_before_anything_is_sent(
+    client: AsyncClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with DialJournal(tmp_path / "j.sqlite3") as journal:
+        no_ref = [*campaign(3), Call(callee="937044444444", account="acct04")]
+        with pytest.raises(RequestValidationError, match="ref"):
+            async for _ in client.send_many(no_ref, journal=journal):
+                pass
+        for bad in ({"ordered": True}, {"settle": -5.0}, {"redial_unplaced": "yes"}):
+            with pytest.raises(RequestValidationError):
+                client.send_many(campaign(2), journal=journal, **bad)
+    assert sandbox.state.dials == 0
+
+
+async def test_crash_mid_batch_then_resume_dials_nobody_twice(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path
+) -> None:
+    sandbox.faults = mixed_faults(seed=3)
+    sandbox.faults.latency = 0.01
+    path = tmp_path / "campaign.sqlite3"
+    calls = campaign(120)
+    first: list[CallOutcome] = []
+    async with socket_client(sandbox_url) as client:
+        journal = DialJournal(path)
+        # The "crash": the run is abandoned mid-batch, requests in flight cut off.
+        async for outcome in client.send_many(calls, journal=journal, settle=0.3, concurrency=20):
+            first.append(outcome)
+            if len(first) == 40:
+                break
+        await journal.aclose()
+        assert 0 < sandbox.state.dials < 120
+        async with DialJournal(path) as journal:  # a fresh object, as a new process would
+            second = [
+                o
+                async for o in client.send_many(calls, journal=journal, settle=0.3, concurrency=20)
+            ]
+            counts = await journal.counts()
+    assert Counter(o.call.ref for o in second) == Counter(c.ref for c in calls)  # one per ref
+    assert all(o.ok for o in second), [o.error for o in second if not o.ok][:3]
+    assert set(sandbox.state.dials_by_callee.values()) == {1}
+    assert len(sandbox.state.dials_by_callee) == 120
+    server = server_voice_ids(sandbox)
+    assert all(o.voice_id == server[o.call.callee] for o in second)
+    replayed = {o.call.ref for o in second if o.replayed}
+    # Everything the first run reported placed is replayed (plus calls it finished, and
+    # journaled, but never got to hand out before the "crash").
+    assert {o.call.ref for o in first if o.ok} <= replayed
+    assert len(replayed) < 120
+    assert counts == {"placed": 120}
+
+
+async def test_not_placed_is_reported_without_redial_then_replayed(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path
+) -> None:
+    sandbox.faults = Faults(error_rate=1.0, error_status=502, endpoints=SEND_SIP, limit=2)
+    calls = campaign(5, accounts=5)
+    async with socket_client(sandbox_url) as client, DialJournal(tmp_path / "j") as journal:
+        run = client.send_many(calls, journal=journal, settle=0.2, redial_unplaced=False)
+        left = [o async for o in run]
+        assert sum(isinstance(o.error, NotPlacedError) for o in left) == 2
+        assert sum(o.ok for o in left) == 3
+        assert sandbox.state.dials == 3
+        unplaced = next(o for o in left if not o.ok)
+        assert "not placed" in str(unplaced.error)
+        assert (await journal.entry(unplaced.call.ref or "")).state == "unplaced"  # type: ignore[union-attr]
+        # The same input again: placed rows replayed, not-placed rows dialed now.
+        again = [o async for o in client.send_many(calls, journal=journal, settle=0.2)]
+        assert sorted(o.replayed for o in again) == [False, False, True, True, True]
+        assert all(o.ok for o in again)
+        assert sandbox.state.dials == 5
+        assert {o.index for o in again} == set(range(5))
+    assert set(sandbox.state.dials_by_callee.values()) == {1}
