@@ -121,7 +121,9 @@ def main() -> None:
         folder = Path(tmp)
         asyncio.run(run_once(base_url, 2_000, args.concurrency, None))  # warm-up
         for rep in range(args.reps):
-            results["plain"].append(asyncio.run(run_once(base_url, args.calls, args.concurrency, None)))
+            results["plain"].append(
+                asyncio.run(run_once(base_url, args.calls, args.concurrency, None))
+            )
             for mode, fsync in (("full", True), ("normal", False)):
                 path = folder / f"{mode}{rep}.sqlite3"
                 run = run_once(base_url, args.calls, args.concurrency, path, fsync=fsync)

@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -342,9 +342,11 @@ class AsyncClient:
         settle = check_settle(settle)
         options.check_pool(self._stack.pool_size)
 
-        async def reconcile(call: Call, sent_at: datetime) -> ReconcileResult:
+        async def reconcile(
+            call: Call, sent_at: datetime, exclude: Collection[str]
+        ) -> ReconcileResult:
             return await reconcile_call(
-                call, sent_at, settle=settle, fetch=self.record_page, now=self.now
+                call, sent_at, settle=settle, fetch=self.record_page, now=self.now, exclude=exclude
             )
 
         run = JournaledRun(

@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS calls (
     attempts INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID
 """
+# Reconciliation asks which voice ids other rows of the same callee already own.
+_INDEX = "CREATE INDEX IF NOT EXISTS calls_by_callee ON calls (callee)"
 _MARK = (
     "INSERT INTO calls (ref, callee, account, state, sent_at, attempts) "
     "VALUES (?, ?, ?, 'inflight', ?, 1) ON CONFLICT (ref) DO UPDATE SET "
@@ -144,6 +146,7 @@ class DialJournal:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             db.execute(_SCHEMA)
+            db.execute(_INDEX)
         except sqlite3.Error as exc:
             os.close(self._lock_fd)
             raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
@@ -155,6 +158,7 @@ class DialJournal:
         self._committed = 0
         self._committing: anyio.Event | None = None
         self._broken: JournalError | None = None
+        self._in_use = False
         #: How many group commits were made (for tests and benchmarks).
         self.commits = 0
 
@@ -249,7 +253,34 @@ class DialJournal:
             raise JournalError(f"{self.path}: the journal is closed")
         return self._db
 
+    def claim(self) -> None:
+        """Mark the journal used by a run (one at a time: two would dial the same refs)."""
+        if self._in_use:
+            raise JournalError(f"{self.path} is already used by a running send_many()")
+        self._open_db()
+        self._in_use = True
+
+    def release(self) -> None:
+        """End :meth:`claim`."""
+        self._in_use = False
+
     # -- reads ---------------------------------------------------------------------------
+
+    async def voice_ids(self, callee: str, account: str, *, other_than: str) -> set[str]:
+        """Voice ids of rows other than ``other_than`` placed to ``callee`` from ``account``.
+
+        Reconciliation leaves these records out: they belong to other rows.
+        """
+        return await anyio.to_thread.run_sync(self._voice_ids, callee, account, other_than)
+
+    def _voice_ids(self, callee: str, account: str, other_than: str) -> set[str]:
+        with self._db_lock:
+            rows = self._open_db().execute(
+                "SELECT voice_id FROM calls WHERE callee = ? AND account = ? AND ref != ? "
+                "AND state = 'placed' AND voice_id IS NOT NULL",
+                (callee, account, other_than),
+            )
+            return {voice_id for (voice_id,) in rows}
 
     async def lookup(self, refs: Iterable[str]) -> dict[str, JournalEntry]:
         """The entries the journal holds for ``refs`` (absent refs are left out)."""

@@ -218,3 +218,35 @@ async def test_not_placed_is_reported_without_redial_then_replayed(
         assert sandbox.state.dials == 5
         assert {o.index for o in again} == set(range(5))
     assert set(sandbox.state.dials_by_callee.values()) == {1}
+
+
+async def test_another_rows_call_to_the_same_person_is_not_taken_for_this_one(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path
+) -> None:
+    first = Call(callee="937055555555", account="acct05", ref="visit-1")
+    second = Call(callee="937055555555", account="acct05", ref="visit-2")
+    async with socket_client(sandbox_url) as client, DialJournal(tmp_path / "j") as journal:
+        [placed] = [o async for o in client.send_many([first], journal=journal)]
+        # The second row's request is dropped before the server runs it: the only record
+        # in the window is the first row's, which must not count as the second's.
+        sandbox.faults = Faults(drop_before_rate=1.0, endpoints=SEND_SIP, limit=1)
+        run = client.send_many([first, second], journal=journal, settle=0.3)
+        outcomes = {o.call.ref: o async for o in run}
+    assert outcomes["visit-1"].replayed
+    assert outcomes["visit-1"].voice_id == placed.voice_id
+    assert outcomes["visit-2"].ok
+    assert outcomes["visit-2"].voice_id != placed.voice_id
+    assert sandbox.state.dials_by_callee["937055555555"] == 2
+
+
+async def test_one_run_at_a_time_per_journal(client: AsyncClient, tmp_path: Path) -> None:
+    async with DialJournal(tmp_path / "j") as journal:
+        running = client.send_many(campaign(50), journal=journal, concurrency=2)
+        await anext(running)
+        with pytest.raises(JournalError, match="already used"):
+            await anext(client.send_many(campaign(3), journal=journal))
+        rest = [o async for o in running]
+        assert len(rest) == 49
+        # Once the run is over, the journal serves the next one (all replayed).
+        again = [o async for o in client.send_many(campaign(50), journal=journal)]
+        assert all(o.replayed for o in again)

@@ -24,7 +24,14 @@ Shape (every task in one task group, under one cancel scope per run)::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+)
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +58,9 @@ __all__ = ["JournaledRun", "Reconcile"]
 
 log = logging.getLogger("laaffic_async")
 
-#: ``reconcile(call, sent_at)``: placed or not (``AsyncClient.reconcile``'s work).
-Reconcile = Callable[[Call, datetime], Awaitable[ReconcileResult]]
+#: ``reconcile(call, sent_at, exclude)``: placed or not (``AsyncClient.reconcile``'s work),
+#: never taking a record whose voice id is in ``exclude``.
+Reconcile = Callable[[Call, datetime, Collection[str]], Awaitable[ReconcileResult]]
 # Input calls looked up in the journal per thread hop.
 _CHUNK = 256
 
@@ -127,13 +135,18 @@ class JournaledRun:
         self._dial_in, self._dial_out = anyio.create_memory_object_stream[Call](
             self._options.concurrency
         )
-        self._task_group.start_soon(self._run, name=f"laaffic_async journaled run {id(self):#x}")
+        self._journal.claim()
         try:
+            self._task_group.start_soon(
+                self._run, name=f"laaffic_async journaled run {id(self):#x}"
+            )
             async for outcome in out:
                 yield outcome
             if self.error is not None:
                 raise self.error
         finally:
+            # Synchronous on purpose (like stream_outcomes): safe from a finalizer too.
+            # The run's own task releases the journal once nothing of it runs.
             out.close()
             self._scope.cancel()
 
@@ -151,6 +164,7 @@ class JournaledRun:
         finally:
             self._out_in.close()
             self._dial_in.close()
+            self._journal.release()
             self._finished.set()
 
     # -- input: replay, reconcile or dial ------------------------------------------------
@@ -262,7 +276,9 @@ class JournaledRun:
         try:
             if unknown.sent_at is None:
                 raise ReconcileError("no time of sending is known", request=call)
-            result = await self._reconcile(call, unknown.sent_at)
+            # Records of other rows to the same person are theirs, not this call's.
+            exclude = await self._journal.voice_ids(call.callee, call.account, other_than=ref)
+            result = await self._reconcile(call, unknown.sent_at, exclude)
         except ReconcileError as exc:
             await self._journal.mark_outcome(ref, "unknown", error=str(exc))
             still = OutcomeUnknownError(

@@ -16,7 +16,7 @@ sleep), never the client, so it runs over a fake as well as the sandbox.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -89,12 +89,16 @@ def unknown_subject(target: object) -> tuple[Call, datetime]:
     return call, error.sent_at
 
 
-def _matches(record: CallRecord, call: Call) -> bool:
-    return record.callee == call.callee and record.phone_name in (None, call.account)
+def _matches(record: CallRecord, call: Call, exclude: Collection[str]) -> bool:
+    return (
+        record.callee == call.callee
+        and record.phone_name in (None, call.account)
+        and record.voice_id not in exclude
+    )
 
 
 async def _find(
-    call: Call, start: float, end: float, sent: float, fetch: FetchPage
+    call: Call, start: float, end: float, sent: float, fetch: FetchPage, exclude: Collection[str]
 ) -> CallRecord | None:
     """The record of ``call`` submitted in [start, end] nearest to ``sent``, if any."""
     first = datetime.fromtimestamp(math.floor(start), UTC)
@@ -111,7 +115,7 @@ async def _find(
             raise ReconcileError(reason, request=call) from exc
         pages = page.pages
         for record in page.records:
-            if _matches(record, call) and (
+            if _matches(record, call, exclude) and (
                 best is None
                 or abs(record.submit_time.timestamp() - sent)
                 < abs(best.submit_time.timestamp() - sent)
@@ -129,12 +133,15 @@ async def reconcile_call(
     fetch: FetchPage,
     now: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    exclude: Collection[str] = (),
 ) -> ReconcileResult:
     """Decide whether ``call``, sent at ``sent_at``, was placed (see the module docstring).
 
     ``now`` is the server's clock as the client knows it (``AsyncClient.now``).
     Returns at once when the record is found; otherwise sleeps until
     ``sent_at + settle`` and looks once more over the closed window.
+    Records whose voice id is in ``exclude`` (other rows' calls to the same
+    callee, as a journal knows them) are not taken for this call.
     """
     settle = check_settle(settle)
     sent = sent_at.timestamp()
@@ -143,8 +150,8 @@ async def reconcile_call(
         raise ReconcileError(
             f"sent at {sent_at.isoformat()}, beyond the records' two-month horizon", request=call
         )
-    record = await _find(call, start, deadline, sent, fetch)
+    record = await _find(call, start, deadline, sent, fetch, exclude)
     if record is None and (remaining := deadline - now()) > 0:
         await sleep(remaining)
-        record = await _find(call, start, deadline, sent, fetch)
+        record = await _find(call, start, deadline, sent, fetch, exclude)
     return ReconcileResult(call=call, placed=record is not None, record=record)
