@@ -247,9 +247,13 @@ class AsyncClient:
 
     async def place(self, call: Call) -> PlacedCall:
         """Place a prepared :class:`~laaffic_async.models.Call` (see :meth:`send_sip`)."""
-        request = send_sip_request(call, self.app_id)
         async with self.limits:
-            data = await self.request(request)
+            return await self._place_now(call)
+
+    async def _place_now(self, call: Call) -> PlacedCall:
+        """:meth:`place` once the client-wide limits let the call go."""
+        request = send_sip_request(call, self.app_id)
+        data = await self.request(request)
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(
@@ -352,7 +356,10 @@ class AsyncClient:
         run = JournaledRun(
             calls,
             journal=journal,
-            place=self.place,
+            # The journal marks a call after the client-wide limits let it go, so the
+            # mark's time is when the request leaves (what reconcile searches around).
+            place=self._place_now,
+            limits=self.limits,
             reconcile=reconcile,
             now=self.now,
             options=options,

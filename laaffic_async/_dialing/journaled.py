@@ -32,6 +32,7 @@ from collections.abc import (
     Collection,
     Iterable,
 )
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,7 @@ class JournaledRun:
         *,
         journal: DialJournal,
         place: Send,
+        limits: AbstractAsyncContextManager[None],
         reconcile: Reconcile,
         now: Callable[[], float],
         options: BatchOptions,
@@ -112,6 +114,7 @@ class JournaledRun:
         self._calls = calls
         self._journal = journal
         self._place = place
+        self._limits = limits
         self._reconcile = reconcile
         self._now = now
         self._options = options
@@ -230,27 +233,30 @@ class JournaledRun:
     async def _journaled_send(self, call: Call) -> PlacedCall:
         ref = _ref(call)
         pending = self._pending[ref]
-        sent_at = self._now()
-        await self._journal.mark_sent(call, sent_at)  # durable before the request can leave
-        pending.attempts += 1
-        try:
-            placed = await self._place(call)
-        except OutcomeUnknownError as exc:
-            if exc.sent_at is None:
-                exc.sent_at = datetime.fromtimestamp(sent_at, UTC)
-            await self._journal.mark_outcome(ref, "unknown", error=str(exc))
-            raise
-        except SipBusyError as exc:  # -68: nothing was dialed
-            await self._journal.mark_outcome(ref, "unplaced", error=str(exc))
-            raise
-        except LaafficError as exc:
-            await self._journal.mark_outcome(ref, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        except Exception:
-            await self._journal.mark_outcome(ref, "unknown", error="unexpected error")
-            raise
-        await self._journal.mark_outcome(ref, "placed", voice_id=placed.voice_id)
-        return placed
+        async with self._limits:
+            sent_at = self._now()
+            await self._journal.mark_sent(call, sent_at)  # durable before the request can leave
+            pending.attempts += 1
+            try:
+                placed = await self._place(call)
+            except OutcomeUnknownError as exc:
+                if exc.sent_at is None:
+                    exc.sent_at = datetime.fromtimestamp(sent_at, UTC)
+                await self._journal.mark_outcome(ref, "unknown", error=str(exc))
+                raise
+            except SipBusyError as exc:  # -68: nothing was dialed
+                await self._journal.mark_outcome(ref, "unplaced", error=str(exc))
+                raise
+            except LaafficError as exc:
+                await self._journal.mark_outcome(
+                    ref, "failed", error=f"{type(exc).__name__}: {exc}"
+                )
+                raise
+            except Exception:
+                await self._journal.mark_outcome(ref, "unknown", error="unexpected error")
+                raise
+            await self._journal.mark_outcome(ref, "placed", voice_id=placed.voice_id)
+            return placed
 
     async def _drain(self, batch: Batch) -> None:
         async with batch:
