@@ -294,7 +294,8 @@ class AsyncClient:
         unknown outcome is reconciled (:meth:`reconcile`, ``settle`` seconds)
         before the run ends: placed calls become successes, absent ones are
         dialed again (``redial_unplaced``) or reported with
-        :class:`~laaffic_async.errors.NotPlacedError`.  Not with ``ordered``.
+        :class:`~laaffic_async.errors.NotPlacedError`.  Not with ``ordered``;
+        ``progress`` then counts this run's dialing attempts, not replays.
         """
         if journal is not None:
             return self._journaled(

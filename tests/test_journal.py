@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -250,3 +251,28 @@ async def test_one_run_at_a_time_per_journal(client: AsyncClient, tmp_path: Path
         # Once the run is over, the journal serves the next one (all replayed).
         again = [o async for o in client.send_many(campaign(50), journal=journal)]
         assert all(o.replayed for o in again)
+
+
+async def test_async_input_and_client_wide_limits(sandbox: Sandbox, tmp_path: Path) -> None:
+    closed = []
+
+    async def rows() -> AsyncIterator[Call]:
+        try:
+            for call in campaign(30):
+                yield call
+        finally:
+            closed.append(True)
+
+    async with (
+        make_client(sandbox, concurrency=2) as client,
+        DialJournal(tmp_path / "j", fsync=False) as journal,
+    ):
+        outcomes = [o async for o in client.send_many(rows(), journal=journal, concurrency=10)]
+        entries = await journal.lookup(c.ref or "" for c in campaign(30))
+    assert closed == [True]
+    assert sorted(o.index for o in outcomes) == list(range(30))  # type: ignore[type-var]
+    assert all(o.ok and not o.replayed for o in outcomes)
+    assert sandbox.state.peak_in_flight <= 2
+    assert {e.state for e in entries.values()} == {"placed"}
+    assert all(e.attempts == 1 and e.sent_at is not None for e in entries.values())
+    assert {o.voice_id for o in outcomes} == {e.voice_id for e in entries.values()}

@@ -125,7 +125,7 @@ class JournaledRun:
         self._open = 0
         self._input_done = False
         self._scope = anyio.CancelScope()
-        self._finished = anyio.Event()
+        self._stopped = False
         self._tg: TaskGroup | None = None
         #: An exception to raise from the iteration once the outcomes are drained.
         self.error: BaseException | None = None
@@ -150,10 +150,12 @@ class JournaledRun:
         finally:
             # Synchronous on purpose (like stream_outcomes): safe from a finalizer too.
             # The run's own task releases the journal once nothing of it runs.
+            self._stopped = True
             out.close()
             self._scope.cancel()
 
     async def _run(self) -> None:
+        completed = False
         try:
             with self._scope:
                 async with anyio.create_task_group() as tg:
@@ -161,14 +163,17 @@ class JournaledRun:
                     batch = Batch(self._dial_input(), self._send, self._options, tg, self._progress)
                     tg.start_soon(self._read_input)
                     tg.start_soon(self._drain, batch)
+            completed = self._input_done and self._open == 0
         except Exception as exc:  # a bug or a broken journal: report it to the consumer
             log.exception("journaled run failed")
             self.error = self.error or exc
         finally:
+            if not completed and self.error is None and not self._stopped:
+                # Cancelled from outside (the client is closing): never end silently.
+                self.error = RuntimeError("the run was interrupted: its AsyncClient was closed")
             self._out_in.close()
             self._dial_in.close()
             self._journal.release()
-            self._finished.set()
 
     # -- input: replay, reconcile or dial ------------------------------------------------
 
@@ -197,6 +202,10 @@ class JournaledRun:
         finally:
             self._input_done = True
             self._close_if_done()
+            if is_async and hasattr(iterator, "aclose"):
+                # Close the caller's async generator here, in a task we own.
+                with anyio.move_on_after(10, shield=True):
+                    await iterator.aclose()
 
     async def _admit(self, call: Call, index: int, entry: JournalEntry | None) -> None:
         ref = _ref(call)
