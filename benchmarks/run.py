@@ -119,12 +119,8 @@ def main() -> None:
     print("== crash-safe dialing (journal)", file=sys.stderr)
     journal_args = ["--calls", "5000", "--reps", "1", "--memory-calls", "50000"] if quick else []
     sections.append(
-        "## Crash-safe dialing: send_many(journal=...) vs plain send_many
-
-"
-        "Throughput cost goal <= 25%; memory flat over a large generator.
-
-"
+        "## Crash-safe dialing: send_many(journal=...) vs plain send_many\n\n"
+        "Throughput cost goal <= 25%; memory flat over a large generator.\n\n"
         + _script("benchmarks/bench_journal.py", *journal_args)
     )
 
