@@ -276,3 +276,26 @@ async def test_async_input_and_client_wide_limits(sandbox: Sandbox, tmp_path: Pa
     assert {e.state for e in entries.values()} == {"placed"}
     assert all(e.attempts == 1 and e.sent_at is not None for e in entries.values())
     assert {o.voice_id for o in outcomes} == {e.voice_id for e in entries.values()}
+
+
+async def test_concurrent_writes_share_group_commits(tmp_path: Path) -> None:
+    calls = campaign(100)
+    async with DialJournal(tmp_path / "j") as journal:
+        async with anyio.create_task_group() as tg:
+            for i, call in enumerate(calls):
+                tg.start_soon(journal.mark_sent, call, 1_700_000_000.0 + i)
+        # Every write returned only once committed, and they rode on very few commits.
+        assert journal.commits <= 3
+        entries = await journal.lookup(c.ref or "" for c in calls)
+        assert {e.state for e in entries.values()} == {"inflight"}
+        await journal.mark_outcome("row-7", "placed", voice_id="v7")
+        seventh = await journal.entry("row-7")
+        assert seventh is not None
+        assert (seventh.state, seventh.voice_id, seventh.attempts) == ("placed", "v7", 1)
+        assert seventh.sent_at == datetime.fromtimestamp(1_700_000_007.0, UTC)
+        await journal.mark_sent(calls[7], 1_700_000_100.0)  # a second attempt
+        again = await journal.entry("row-7")
+        assert again is not None
+        assert (again.state, again.voice_id, again.attempts) == ("inflight", None, 2)
+    with pytest.raises(JournalError, match="closed"):
+        await journal.mark_sent(calls[0], 0.0)
