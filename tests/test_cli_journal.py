@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from laaffic_async._cli.dial import dial
 from laaffic_async.journal import DialJournal
 from laaffic_async.testing import (
     SAMPLE_API_KEY,
@@ -152,3 +154,17 @@ def test_ref_column_no_redial_and_a_second_process(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
     assert sandbox.state.dials == 4
     assert set(sandbox.state.dials_by_callee.values()) == {1}
+
+
+def test_journal_options_need_a_journal_and_a_file(tmp_path: Path) -> None:
+    _write_numbers(tmp_path, 2)
+    numbers = str(tmp_path / "numbers.csv")
+    runner = CliRunner()
+    alone = runner.invoke(dial, [numbers, "--no-redial", "--base-url", "http://127.0.0.1:9/v3"])
+    assert alone.exit_code == 2
+    assert "need --journal" in alone.output
+    to_stdout = runner.invoke(
+        dial, [numbers, "--journal", str(tmp_path / "j"), "--base-url", "http://127.0.0.1:9/v3"]
+    )
+    assert to_stdout.exit_code == 2
+    assert "--journal needs --out FILE" in to_stdout.output

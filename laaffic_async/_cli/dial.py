@@ -120,6 +120,8 @@ def dial(
     if journal_path is not None:
         _journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
         return
+    if no_redial or settle != DEFAULT_SETTLE:
+        fail("--settle and --no-redial need --journal (reconciliation is part of it)", 2)
     rows = read_dial_file(numbers_csv, account=account, display_num=display_num)
     counts = {"bad": 0, "calls": 0}
     lines: dict[int, int] = {}  # batch index -> file line, only while the call is pending
