@@ -150,7 +150,9 @@ async def reconcile_call(
         raise ReconcileError(
             f"sent at {sent_at.isoformat()}, beyond the records' two-month horizon", request=call
         )
-    record = await _find(call, start, deadline, sent, fetch, exclude)
+    # Never ask about the future (the pages do not say the API accepts it): up to now first,
+    # then, once the deadline has passed, the whole closed window.
+    record = await _find(call, start, min(deadline, now() + 1), sent, fetch, exclude)
     if record is None and (remaining := deadline - now()) > 0:
         await sleep(remaining)
         record = await _find(call, start, deadline, sent, fetch, exclude)
