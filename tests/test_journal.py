@@ -299,3 +299,8 @@ async def test_concurrent_writes_share_group_commits(tmp_path: Path) -> None:
         assert (again.state, again.voice_id, again.attempts) == ("inflight", None, 2)
     with pytest.raises(JournalError, match="closed"):
         await journal.mark_sent(calls[0], 0.0)
+
+
+def test_a_journal_in_a_missing_folder_is_a_journal_error(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="cannot open"):
+        DialJournal(tmp_path / "missing" / "campaign.sqlite3")
