@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -298,23 +298,33 @@ class AsyncClient:
         ``progress`` then counts this run's dialing attempts, not replays.
         """
         if journal is not None:
-            return self._journaled(
+            options = BatchOptions(
+                concurrency=concurrency,
+                calls_per_second=calls_per_second,
+                retry_busy=retry_busy,
+                busy_timeout=busy_timeout,
+                busy_delay=busy_delay,
+                one_per_account=one_per_account,
+                ordered=ordered,
+                lookahead=lookahead,
+            )
+            options.check_pool(self._stack.pool_size)
+            run = JournaledRun(
                 calls,
-                journal,
-                BatchOptions(
-                    concurrency=concurrency,
-                    calls_per_second=calls_per_second,
-                    retry_busy=retry_busy,
-                    busy_timeout=busy_timeout,
-                    busy_delay=busy_delay,
-                    one_per_account=one_per_account,
-                    ordered=ordered,
-                    lookahead=lookahead,
-                ),
+                journal=journal,
+                # Unlimited place + the limits apart: the journal marks a call once the
+                # limits let it go, so sent_at is when the request leaves.
+                place=self._place_now,
+                limits=self.limits,
+                fetch=self.record_page,
+                now=self.now,
+                options=options,
+                task_group=self._task_group,
                 redial_unplaced=redial_unplaced,
                 settle=settle,
                 progress=progress,
             )
+            return run.outcomes()
         batch = self.batch(
             calls,
             concurrency=concurrency,
@@ -328,47 +338,6 @@ class AsyncClient:
             progress=progress,
         )
         return stream_outcomes(batch)
-
-    def _journaled(
-        self,
-        calls: Iterable[Call] | AsyncIterable[Call],
-        journal: DialJournal,
-        options: BatchOptions,
-        *,
-        redial_unplaced: bool,
-        settle: float,
-        progress: BatchProgress | Callable[[BatchProgress], object] | None,
-    ) -> AsyncIterator[CallOutcome]:
-        if not isinstance(journal, DialJournal):
-            raise RequestValidationError("journal", "must be a DialJournal", journal)
-        if not isinstance(redial_unplaced, bool):
-            rule = "must be True or False"
-            raise RequestValidationError("redial_unplaced", rule, redial_unplaced)
-        settle = check_settle(settle)
-        options.check_pool(self._stack.pool_size)
-
-        async def reconcile(
-            call: Call, sent_at: datetime, exclude: Collection[str]
-        ) -> ReconcileResult:
-            return await reconcile_call(
-                call, sent_at, settle=settle, fetch=self.record_page, now=self.now, exclude=exclude
-            )
-
-        run = JournaledRun(
-            calls,
-            journal=journal,
-            # The journal marks a call after the client-wide limits let it go, so the
-            # mark's time is when the request leaves (what reconcile searches around).
-            place=self._place_now,
-            limits=self.limits,
-            reconcile=reconcile,
-            now=self.now,
-            options=options,
-            task_group=self._task_group,
-            redial_unplaced=redial_unplaced,
-            progress=progress,
-        )
-        return run.outcomes()
 
     async def reconcile(
         self, outcome_or_error: CallOutcome | OutcomeUnknownError, *, settle: float = DEFAULT_SETTLE

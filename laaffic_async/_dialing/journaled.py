@@ -27,9 +27,7 @@ import logging
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
-    Collection,
     Iterable,
 )
 from contextlib import AbstractAsyncContextManager
@@ -49,19 +47,17 @@ from ..errors import (
     RequestValidationError,
     SipBusyError,
 )
-from ..models import Call, CallOutcome, PlacedCall, ReconcileResult
+from ..models import Call, CallOutcome, PlacedCall
 from .batch import Batch, BatchOptions, BatchProgress, Send
+from .reconcile import FetchPage, check_settle, reconcile_call
 
 if TYPE_CHECKING:
     from ..journal import DialJournal, JournalEntry
 
-__all__ = ["JournaledRun", "Reconcile"]
+__all__ = ["JournaledRun"]
 
 log = logging.getLogger("laaffic_async")
 
-#: ``reconcile(call, sent_at, exclude)``: placed or not (``AsyncClient.reconcile``'s work),
-#: never taking a record whose voice id is in ``exclude``.
-Reconcile = Callable[[Call, datetime, Collection[str]], Awaitable[ReconcileResult]]
 # Input calls looked up in the journal per thread hop.
 _CHUNK = 256
 
@@ -97,13 +93,21 @@ class JournaledRun:
         journal: DialJournal,
         place: Send,
         limits: AbstractAsyncContextManager[None],
-        reconcile: Reconcile,
+        fetch: FetchPage,
         now: Callable[[], float],
         options: BatchOptions,
         task_group: TaskGroup | None,
         redial_unplaced: bool,
+        settle: float,
         progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
     ) -> None:
+        from ..journal import DialJournal  # the journal's module imports nothing of ours back
+
+        if not isinstance(journal, DialJournal):
+            raise RequestValidationError("journal", "must be a DialJournal", journal)
+        if not isinstance(redial_unplaced, bool):
+            rule = "must be True or False"
+            raise RequestValidationError("redial_unplaced", rule, redial_unplaced)
         if not isinstance(calls, (Iterable, AsyncIterable)) or isinstance(calls, (str, bytes)):
             raise RequestValidationError("calls", "must be an iterable of Call", calls)
         if options.ordered:
@@ -115,7 +119,8 @@ class JournaledRun:
         self._journal = journal
         self._place = place
         self._limits = limits
-        self._reconcile = reconcile
+        self._fetch = fetch
+        self._settle_seconds = check_settle(settle)
         self._now = now
         self._options = options
         self._task_group = task_group
@@ -293,7 +298,14 @@ class JournaledRun:
                 raise ReconcileError("no time of sending is known", request=call)
             # Records of other rows to the same person are theirs, not this call's.
             exclude = await self._journal.voice_ids(call.callee, call.account, other_than=ref)
-            result = await self._reconcile(call, unknown.sent_at, exclude)
+            result = await reconcile_call(
+                call,
+                unknown.sent_at,
+                settle=self._settle_seconds,
+                fetch=self._fetch,
+                now=self._now,
+                exclude=exclude,
+            )
         except ReconcileError as exc:
             await self._journal.mark_outcome(ref, "unknown", error=str(exc))
             still = OutcomeUnknownError(
