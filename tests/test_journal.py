@@ -304,3 +304,46 @@ async def test_concurrent_writes_share_group_commits(tmp_path: Path) -> None:
 def test_a_journal_in_a_missing_folder_is_a_journal_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="cannot open"):
         DialJournal(tmp_path / "missing" / "campaign.sqlite3")
+
+
+async def test_reconcile_pages_through_a_busy_account(
+    client: AsyncClient, sandbox: Sandbox
+) -> None:
+    placed = [await client.send_sip(f"93706{i:07d}", account="busy") for i in range(230)]
+    target = placed[5].call  # newest first: the oldest rows sit on the last of three pages
+    sent = datetime.fromtimestamp(client.now(), UTC)
+    unknown = OutcomeUnknownError("lost", endpoint="voice/sendSip", request=target, sent_at=sent)
+    result = await client.reconcile(unknown, settle=0)
+    assert result.voice_id == placed[5].voice_id
+    assert sandbox.state.requests["voice/recordSipQuery"] == 3
+
+
+async def test_reconcile_waits_until_sent_at_plus_settle_then_asks_the_closed_window() -> None:
+    from laaffic_async._dialing.reconcile import reconcile_call
+    from laaffic_async.models import RecordPage
+
+    clock = [1_800_000_000.0]
+    asked: list[tuple[float, float]] = []
+    slept: list[float] = []
+
+    async def fetch(
+        start: datetime, end: datetime, *, current: int, size: int, phone_name: str | None
+    ) -> RecordPage:
+        assert phone_name == "acct09"
+        asked.append((start.timestamp(), end.timestamp()))
+        return RecordPage(total=0, size=size, current=current, pages=0, records=[])
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    call = Call(callee="937099999999", account="acct09")
+    sent = datetime.fromtimestamp(clock[0] - 30, UTC)  # sent 30 s ago, settle 120 s
+    result = await reconcile_call(
+        call, sent, settle=120.0, fetch=fetch, now=lambda: clock[0], sleep=sleep
+    )
+    assert not result.placed
+    assert slept == [90.0]
+    sent_s = sent.timestamp()
+    # First up to now (never the future), then the whole window once it has closed.
+    assert asked == [(sent_s - 60, sent_s + 31), (sent_s - 60, sent_s + 120)]
