@@ -26,7 +26,7 @@ from ..errors import RequestValidationError
 from ..models import Call
 from .common import client_from_options, credential_options, fail
 from .dialfile import BadRow, outcome_record, read_dial_file
-from .dialjournal import JournaledDial, run_journaled
+from .dialjournal import dial_journaled
 
 __all__ = ["dial"]
 
@@ -118,7 +118,7 @@ def dial(
     """
     console = Console(stderr=True)
     if journal_path is not None:
-        _journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
+        dial_journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
         return
     if no_redial or settle != DEFAULT_SETTLE:
         fail("--settle and --no-redial need --journal (reconciliation is part of it)", 2)
@@ -184,61 +184,6 @@ def dial(
         raise SystemExit(130)
     if stats.failed or stats.unknown or counts["bad"]:
         raise SystemExit(1)
-
-
-def _journaled(
-    source: IO[str],
-    out: IO[str],
-    journal_path: Path,
-    settle: float,
-    redial: bool,
-    given: dict[str, Any],
-    console: Console,
-) -> None:
-    name = getattr(out, "name", "-")
-    if not isinstance(name, str) or name in ("-", "<stdout>"):
-        fail("--journal needs --out FILE (it is rewritten in file order when the run ends)", 2)
-    out.close()
-    job = JournaledDial(
-        source=source,
-        out=Path(name),
-        journal=journal_path,
-        settle=settle,
-        redial=redial,
-        concurrency=given["concurrency"],
-        cps=given["cps"],
-        retry_busy=given["retry_busy"],
-        busy_timeout=given["busy_timeout"],
-        defaults={"account": given["account"], "display_num": given["display_num"]},
-        credentials=given["options"],
-    )
-    done = {"placed": 0, "not placed": 0}
-    bar = Progress(
-        TextColumn("dialing"),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not given["progress"],
-    )
-    task = bar.add_task("dial", total=None)
-
-    def on_row(kind: str) -> None:
-        done[kind] += 1
-        bar.advance(task)
-
-    with bar:
-        try:
-            code = run_journaled(job, on_row)
-        except RequestValidationError as exc:
-            fail(str(exc), code=2)
-        except KeyboardInterrupt:
-            raise SystemExit(130) from None
-    console.print(
-        f"placed {done['placed']}, not placed {done['not placed']}; outcomes in {name}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    raise SystemExit(code)
 
 
 def _summary(stats: BatchProgress, bad: int, *, final: bool = False) -> str:

@@ -20,14 +20,16 @@ from typing import IO, Any
 
 import anyio
 import attrs
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import JournalError, OutcomeUnknownError
+from ..errors import JournalError, OutcomeUnknownError, RequestValidationError
 from ..journal import DialJournal
 from ..models import Call
 from .common import client_from_options, fail
 from .dialfile import BadRow, DialRow, outcome_record, read_dial_file
 
-__all__ = ["JournaledDial", "run_journaled"]
+__all__ = ["JournaledDial", "dial_journaled", "run_journaled"]
 
 _CHUNK = 500
 
@@ -139,3 +141,59 @@ def run_journaled(job: JournaledDial, on_row: Callable[[str], None]) -> int:
             1,
         )
     return 1 if counts["failed"] else 0
+
+
+def dial_journaled(
+    source: IO[str],
+    out: IO[str],
+    journal_path: Path,
+    settle: float,
+    redial: bool,
+    given: dict[str, Any],
+    console: Console,
+) -> None:
+    """The dial command with --journal: run, print a summary, exit with run_journaled's code."""
+    name = getattr(out, "name", "-")
+    if not isinstance(name, str) or name in ("-", "<stdout>"):
+        fail("--journal needs --out FILE (it is rewritten in file order when the run ends)", 2)
+    out.close()
+    job = JournaledDial(
+        source=source,
+        out=Path(name),
+        journal=journal_path,
+        settle=settle,
+        redial=redial,
+        concurrency=given["concurrency"],
+        cps=given["cps"],
+        retry_busy=given["retry_busy"],
+        busy_timeout=given["busy_timeout"],
+        defaults={"account": given["account"], "display_num": given["display_num"]},
+        credentials=given["options"],
+    )
+    done = {"placed": 0, "not placed": 0}
+    bar = Progress(
+        TextColumn("dialing"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not given["progress"],
+    )
+    task = bar.add_task("dial", total=None)
+
+    def on_row(kind: str) -> None:
+        done[kind] += 1
+        bar.advance(task)
+
+    with bar:
+        try:
+            code = run_journaled(job, on_row)
+        except RequestValidationError as exc:
+            fail(str(exc), code=2)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+    console.print(
+        f"placed {done['placed']}, not placed {done['not placed']}; outcomes in {name}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise SystemExit(code)
