@@ -18,9 +18,10 @@ of 200 calls in flight costs a handful of commits, not 400.
 
 One process owns a journal at a time: opening it takes an exclusive
 ``flock`` on ``<path>-lock`` (released by the kernel when the process dies,
-kill -9 included), and a second opener gets :class:`~laaffic_async.errors.
-JournalError` at once.  A fleet gives each worker its own journal over its
-own share of the input.
+kill -9 included), and a second opener gets
+:class:`~laaffic_async.errors.JournalError` at once (a second
+``DialJournal`` on the same file in the same process too).  A fleet gives
+each worker its own journal over its own share of the input.
 """
 
 from __future__ import annotations
@@ -293,6 +294,25 @@ class DialJournal:
     async def entry(self, ref: str) -> JournalEntry | None:
         """The entry for one ``ref``, or ``None``."""
         return (await self.lookup([ref])).get(ref)
+
+    async def retry_failed(self) -> int:
+        """Let the next run dial the calls that failed (e.g. -10 before a top-up); return how many.
+
+        A failed call is final, so a rerun replays it; this turns every
+        ``failed`` row into ``unplaced`` (nothing ran), which a run with
+        ``redial_unplaced=True`` dials.  Placed, unknown and in-flight rows
+        are never touched.  Not while a run uses the journal.
+        """
+        if self._in_use:
+            raise JournalError(f"{self.path} is used by a running send_many()")
+        return await anyio.to_thread.run_sync(self._retry_failed)
+
+    def _retry_failed(self) -> int:
+        with self._db_lock:
+            cursor = self._open_db().execute(
+                "UPDATE calls SET state = 'unplaced' WHERE state = 'failed'"
+            )
+            return cursor.rowcount
 
     async def counts(self) -> dict[str, int]:
         """How many calls are in each state (e.g. to report a campaign's progress)."""

@@ -347,3 +347,28 @@ async def test_reconcile_waits_until_sent_at_plus_settle_then_asks_the_closed_wi
     sent_s = sent.timestamp()
     # First up to now (never the future), then the whole window once it has closed.
     assert asked == [(sent_s - 60, sent_s + 31), (sent_s - 60, sent_s + 120)]
+
+
+async def test_failed_calls_are_final_until_retry_failed(
+    client: AsyncClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    from decimal import Decimal
+
+    sandbox.state.balance = Decimal("0.024")  # two calls' worth: the third gets -10
+    calls = campaign(3, accounts=3)
+    async with DialJournal(tmp_path / "j") as journal:
+        first = [o async for o in client.send_many(calls, journal=journal, concurrency=1)]
+        assert sorted(o.ok for o in first) == [False, True, True]
+        again = [o async for o in client.send_many(calls, journal=journal)]
+        assert all(o.replayed for o in again)
+        refused = next(o for o in again if not o.ok)
+        assert isinstance(refused.error, NotPlacedError)
+        assert "InsufficientBalanceError" in str(refused.error)
+        assert sandbox.state.dials == 2
+        sandbox.state.balance = Decimal("1")  # topped up
+        assert await journal.retry_failed() == 1
+        third = [o async for o in client.send_many(calls, journal=journal)]
+        assert sorted(o.replayed for o in third) == [False, True, True]
+        assert all(o.ok for o in third)
+    assert set(sandbox.state.dials_by_callee.values()) == {1}
+    assert sandbox.state.dials == 3
