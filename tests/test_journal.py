@@ -151,14 +151,57 @@ async def test_validation_before_anything_is_sent(
     client: AsyncClient, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     async with DialJournal(tmp_path / "j.sqlite3") as journal:
-        no_ref = [*campaign(3), Call(callee="937044444444", account="acct04")]
-        with pytest.raises(RequestValidationError, match="ref"):
+        no_ref = [Call(callee="937044444444", account="acct04"), *campaign(3)]
+        with pytest.raises(RequestValidationError, match="ref: is required with a journal"):
             async for _ in client.send_many(no_ref, journal=journal):
                 pass
         for bad in ({"ordered": True}, {"settle": -5.0}, {"redial_unplaced": "yes"}):
             with pytest.raises(RequestValidationError):
                 client.send_many(campaign(2), journal=journal, **bad)
-    assert sandbox.state.dials == 0
+        with pytest.raises(RequestValidationError, match="journal"):
+            client.send_many(campaign(2), journal="campaign.sqlite3")  # type: ignore[arg-type]
+        assert sandbox.state.dials == 0
+        # Like send_many without a journal: what was read before the bad row is finished
+        # and reported, then the error is raised; nothing after it is read.
+        late = [*campaign(3), Call(callee="937044444444", account="acct04"), *campaign(5)[3:]]
+        seen: list[CallOutcome] = []
+        with pytest.raises(RequestValidationError, match="item 3"):  # noqa: PT012
+            async for outcome in client.send_many(late, journal=journal):
+                seen.append(outcome)
+        assert sorted(o.call.ref or "" for o in seen) == ["row-0", "row-1", "row-2"]
+        assert sandbox.state.dials == 3
+
+
+async def test_a_duplicate_ref_never_dials_twice(
+    client: AsyncClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    twice = [*campaign(3), campaign(1)[0]]
+    outcomes: list[CallOutcome] = []
+    async with DialJournal(tmp_path / "j") as journal:
+        try:
+            async for outcome in client.send_many(twice, journal=journal):
+                outcomes.append(outcome)
+        except RequestValidationError as exc:  # met while the first row was still pending
+            assert "appears twice" in str(exc)
+            assert len(outcomes) == 3
+        else:  # met after the first row had finished: replayed from the journal
+            assert [o.replayed for o in outcomes].count(True) == 1
+    assert set(sandbox.state.dials_by_callee.values()) == {1}
+
+
+async def test_a_slow_input_is_dialed_as_it_arrives(client: AsyncClient, tmp_path: Path) -> None:
+    arrived = anyio.Event()
+
+    async def queue() -> AsyncIterator[Call]:
+        yield campaign(1)[0]
+        await arrived.wait()  # the next row only comes once the first has an outcome
+        yield campaign(2)[1]
+
+    async with DialJournal(tmp_path / "j") as journal:
+        with anyio.fail_after(10):
+            async for outcome in client.send_many(queue(), journal=journal):
+                assert outcome.ok
+                arrived.set()
 
 
 async def test_crash_mid_batch_then_resume_dials_nobody_twice(

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import (
     JournalError,
@@ -127,6 +128,8 @@ class JournaledRun:
         self._redial = redial_unplaced
         self._progress = progress
         self._pending: dict[str, _Pending] = {}
+        # Refs finished since the current chunk was looked up (its answer may be stale for them).
+        self._recent: set[str] = set()
         self._open = 0
         self._input_done = False
         self._scope = anyio.CancelScope()
@@ -183,34 +186,65 @@ class JournaledRun:
     # -- input: replay, reconcile or dial ------------------------------------------------
 
     async def _read_input(self) -> None:
-        calls = self._calls
-        is_async = isinstance(calls, AsyncIterable)
-        iterator: Any = aiter(calls) if is_async else iter(calls)  # type: ignore[arg-type]
-        position = 0
+        # A puller reads the caller's input into a small buffer; this task takes whatever
+        # is there (up to a chunk) per journal lookup.  So a slow input (a queue) is dialed
+        # as it arrives, and a fast one costs one thread hop per chunk, not per call.
+        feed_in, feed_out = anyio.create_memory_object_stream[Call](_CHUNK)
         try:
-            while True:
-                chunk: list[Call] = []
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._pull, feed_in)
                 try:
-                    while len(chunk) < _CHUNK:
-                        item = await anext(iterator) if is_async else next(iterator)
-                        chunk.append(_check_ref(position + len(chunk), item))
-                except (StopIteration, StopAsyncIteration):
-                    pass
-                if not chunk:
-                    break
-                entries = await self._journal.lookup(_ref(call) for call in chunk)
-                for call in chunk:
-                    await self._admit(call, position, entries.get(_ref(call)))
-                    position += 1
-        except Exception as exc:  # the caller's input failed, or a ref is missing: drain, report
-            self.error = exc
+                    await self._admit_chunks(feed_out)
+                except Exception as exc:  # a duplicate ref, or the journal failed: drain, report
+                    self.error = self.error or exc
+                    tg.cancel_scope.cancel()
         finally:
             self._input_done = True
             self._close_if_done()
+
+    async def _pull(self, feed: MemoryObjectSendStream[Call]) -> None:
+        calls = self._calls
+        is_async = isinstance(calls, AsyncIterable)
+        iterator: Any = None
+        try:
+            iterator = aiter(calls) if is_async else iter(calls)  # type: ignore[arg-type]
+            position = 0
+            while True:
+                try:
+                    item = await anext(iterator) if is_async else next(iterator)
+                except (StopIteration, StopAsyncIteration):
+                    break
+                await feed.send(_check_ref(position, item))
+                position += 1
+        except Exception as exc:  # the caller's input failed, or a ref is missing: stop reading
+            self.error = self.error or exc
+        finally:
+            feed.close()
             if is_async and hasattr(iterator, "aclose"):
                 # Close the caller's async generator here, in a task we own.
                 with anyio.move_on_after(10, shield=True):
                     await iterator.aclose()
+
+    async def _admit_chunks(self, feed: MemoryObjectReceiveStream[Call]) -> None:
+        position = 0
+        async with feed:
+            async for first in feed:
+                chunk = [first]
+                while len(chunk) < _CHUNK:
+                    try:
+                        chunk.append(feed.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                self._recent.clear()
+                entries = await self._journal.lookup(_ref(call) for call in chunk)
+                for call in chunk:
+                    ref = _ref(call)
+                    entry = entries.get(ref)
+                    if ref in self._recent:  # a duplicate ref that finished meanwhile
+                        entry = await self._journal.entry(ref)
+                    await self._admit(call, position, entry)
+                    position += 1
+                self._recent.clear()
 
     async def _admit(self, call: Call, index: int, entry: JournalEntry | None) -> None:
         ref = _ref(call)
@@ -335,7 +369,10 @@ class JournaledRun:
         error: LaafficError | None = None,
         replayed: bool = False,
     ) -> None:
-        pending = self._pending.pop(_ref(call))
+        ref = _ref(call)
+        pending = self._pending.pop(ref)
+        if not self._input_done:
+            self._recent.add(ref)
         outcome = CallOutcome(
             call,
             voice_id=voice_id,
