@@ -415,3 +415,17 @@ async def test_failed_calls_are_final_until_retry_failed(
         assert all(o.ok for o in third)
     assert set(sandbox.state.dials_by_callee.values()) == {1}
     assert sandbox.state.dials == 3
+
+
+async def test_a_journal_that_fails_stops_the_run_with_journal_error(
+    client: AsyncClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    journal = DialJournal(tmp_path / "j")
+    seen = 0
+    with pytest.raises(JournalError, match="closed"):  # noqa: PT012
+        async for _ in client.send_many(campaign(60), journal=journal, concurrency=2):
+            seen += 1
+            if seen == 1:
+                journal.close()  # the disk goes away, as far as the run can tell
+    # No call was sent without its mark: the server saw at most the ones in flight.
+    assert sandbox.state.dials <= seen + 2

@@ -174,6 +174,8 @@ class JournaledRun:
             completed = self._input_done and self._open == 0
         except Exception as exc:  # a bug or a broken journal: report it to the consumer
             log.exception("journaled run failed")
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # the task group's wrapping tells the user nothing
             self.error = self.error or exc
         finally:
             if not completed and self.error is None and not self._stopped:
