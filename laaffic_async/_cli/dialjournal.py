@@ -81,6 +81,8 @@ async def _dial(job: JournaledDial, journal: DialJournal, on_row: Callable[[str]
         )
         async for outcome in outcomes:
             on_row("placed" if outcome.ok else "not placed")
+            if outcome.replayed:
+                on_row("replayed")
 
 
 async def _write_out(job: JournaledDial, journal: DialJournal) -> dict[str, int]:
@@ -170,7 +172,7 @@ def dial_journaled(
         defaults={"account": given["account"], "display_num": given["display_num"]},
         credentials=given["options"],
     )
-    done = {"placed": 0, "not placed": 0}
+    done = {"placed": 0, "not placed": 0, "replayed": 0}
     bar = Progress(
         TextColumn("dialing"),
         MofNCompleteColumn(),
@@ -182,7 +184,8 @@ def dial_journaled(
 
     def on_row(kind: str) -> None:
         done[kind] += 1
-        bar.advance(task)
+        if kind != "replayed":
+            bar.advance(task)
 
     with bar:
         try:
@@ -192,7 +195,8 @@ def dial_journaled(
         except KeyboardInterrupt:
             raise SystemExit(130) from None
     console.print(
-        f"placed {done['placed']}, not placed {done['not placed']}; outcomes in {name}",
+        f"placed {done['placed']}, not placed {done['not placed']} "
+        f"({done['replayed']} from earlier runs); outcomes in {name}",
         highlight=False,
         soft_wrap=True,
     )
