@@ -41,3 +41,13 @@ def test_dial_refuses_a_bad_redis_url(sandbox_url: str, tmp_path: Path) -> None:
     result = run([write(tmp_path, "932100000001,acct1\n"), "--redis", "http://x"], sandbox_url)
     assert result.exit_code == 2
     assert "url: must be a redis://" in result.stderr
+
+
+def test_dial_refuses_redis_with_a_journal(sandbox_url: str, tmp_path: Path) -> None:
+    path = write(tmp_path, "932100000001,acct1\n")
+    journal = str(tmp_path / "j.sqlite")
+    out = str(tmp_path / "out.jsonl")
+    args = [path, "--redis", "redis://127.0.0.1:1/0", "--journal", journal, "--out", out]
+    result = run(args, sandbox_url)
+    assert result.exit_code == 2
+    assert "--redis with --journal" in result.stderr

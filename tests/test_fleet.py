@@ -344,3 +344,22 @@ async def test_fleet_waits_reach_the_instrumentation(redis_url: str) -> None:
     assert [name for name, _ in waits.waits] == ["fleet"] * 3
     # Starts are booked 0.2 s apart: admissions right after one another wait for them.
     assert max(seconds for _, seconds in waits.waits) > 0.05
+
+
+async def test_a_journaled_batch_passes_the_fleet_gate(redis_url: str, tmp_path: Path) -> None:
+    from laaffic_async import Call
+    from laaffic_async.journal import DialJournal
+
+    sandbox = Sandbox()
+    sandbox.faults.latency = 0.02
+    batch = [Call(callee=f"93211111{i:04d}", account=f"a{i % 2}", ref=f"r{i}") for i in range(8)]
+    async with (
+        fleet_client(sandbox, redis_url, concurrency=2) as client,
+        DialJournal(tmp_path / "j.sqlite3") as journal,
+    ):
+        outcomes = [o async for o in client.send_many(batch, journal=journal)]
+        stats = coordinator_of(client).stats
+    assert all(o.ok for o in outcomes)
+    assert stats.admitted == 8
+    assert sandbox.state.dials == 8
+    assert sandbox.state.peak_account_in_flight == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import anyio
@@ -21,10 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._dialing.progress import BatchProgress
+from .._dialing.reconcile import DEFAULT_SETTLE
 from ..errors import CoordinationError, RequestValidationError
 from ..models import Call
 from .common import client_from_options, credential_options, fail
 from .dialfile import BadRow, outcome_record, read_dial_file
+from .dialjournal import dial_journaled
 
 __all__ = ["dial"]
 
@@ -68,6 +71,22 @@ def _count_rows(source: IO[str]) -> int | None:
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 @click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Crash-safe: a sqlite journal; rerun the same command after a crash to continue.",
+)
+@click.option(
+    "--settle",
+    default=DEFAULT_SETTLE,
+    type=click.FloatRange(min=0),
+    help="Seconds a call record may take to appear (reconciling unknown calls; with --journal).",
+)
+@click.option(
+    "--no-redial", is_flag=True, help="With --journal: report calls found not placed, not redial."
+)
+@click.option(
     "--redis",
     "redis_url",
     default=None,
@@ -90,6 +109,9 @@ def dial(
     retry_busy: bool,
     busy_timeout: float,
     progress: bool,
+    journal_path: Path | None,
+    settle: float,
+    no_redial: bool,
     redis_url: str | None,
     namespace: str,
     **options: Any,
@@ -102,8 +124,20 @@ def dial(
     line number and "outcome": placed (with voiceId), failed (nothing was
     dialed) or unknown (the call may have been placed: check the call
     records before dialing it again).
+
+    With --journal FILE --out FILE the run is crash-safe: each row's ref is
+    its ref column, else its line number; rerun the same command after a
+    crash and nobody is dialed twice; unknown calls are reconciled with the
+    call records; --out is rewritten in file order when the run finishes.
     """
     console = Console(stderr=True)
+    if journal_path is not None and redis_url is not None:
+        fail("--redis with --journal is not supported yet: run one or the other", 2)
+    if journal_path is not None:
+        dial_journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
+        return
+    if no_redial or settle != DEFAULT_SETTLE:
+        fail("--settle and --no-redial need --journal (reconciliation is part of it)", 2)
     rows = read_dial_file(numbers_csv, account=account, display_num=display_num)
     counts = {"bad": 0, "calls": 0}
     lines: dict[int, int] = {}  # batch index -> file line, only while the call is pending

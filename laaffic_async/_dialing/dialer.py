@@ -15,13 +15,11 @@ __all__ = ["Dialer"]
 
 @attrs.define(eq=False)
 class Dialer:
-    """Places calls: ``gate`` (shared by every task of a client) around ``caller.request``.
-
-    The gate is the client's local :class:`~.limits.DialLimits`, or a fleet's limits
-    (:class:`~laaffic_async.fleet.RedisCoordinator`): both admit one request on an account.
-    """
+    """Places calls: ``gate`` (shared by every task of a client) around ``caller.request``."""
 
     caller: Caller
+    #: The client's local :class:`~.limits.DialLimits`, or a fleet's limits
+    #: (:class:`~laaffic_async.fleet.RedisCoordinator`): both admit one request on an account.
     gate: DialGate
 
     async def place(self, call: Call) -> PlacedCall:
@@ -38,14 +36,18 @@ class Dialer:
     async def send(self, call: Call) -> PlacedCall:
         """:meth:`place` without reporting the outcome: what a batch sends, since it reports
         each call's outcome itself (after its -68 retries)."""
+        async with self.gate.admit(call.account):
+            return await self.place_now(call)
+
+    async def place_now(self, call: Call) -> PlacedCall:
+        """:meth:`send` for a caller already admitted by ``gate`` (a journal marks calls there)."""
         instrument = self.caller.instrumentation
         request = send_sip_request(call, self.caller.app_id)
-        async with self.gate.admit(call.account):
-            instrument.dial_started()
-            try:
-                data = await self.caller.request(request)
-            finally:
-                instrument.dial_ended()
+        instrument.dial_started()
+        try:
+            data = await self.caller.request(request)
+        finally:
+            instrument.dial_ended()
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(
