@@ -35,9 +35,12 @@ from ._core.retry import (
     backoff_delay,
 )
 from ._core.signing import signed_headers
+from ._core.validators import credential
 from ._dialing.batch import Batch, BatchOptions, BatchProgress, stream_outcomes
 from ._dialing.limits import DialLimits, positive_int
-from ._io.stack import Backend, HttpStack
+from ._io.compression import MAX_RESPONSE_SIZE
+from ._io.stack import Backend, HttpOptions, HttpStack
+from ._io.tls import Verify
 from ._paging import records as _records
 from ._paging.records import RecordStream
 from .callcenter import CallCenter
@@ -109,6 +112,29 @@ class AsyncClient:
     own pool); the first two skip httpx's client layer (see ``_http.py``).
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
+
+    HTTP settings (every backend applies them the same way; none applies to
+    ``transport=`` or ``http_client=``, which are used as given):
+
+    * ``timeout``: seconds to connect, to wait for a pooled connection, and
+      the deadline for sending a request and reading its whole answer once
+      connected (a server dripping bytes cannot stretch it); an
+      ``httpx.Timeout`` sets each part, its ``read`` value being that
+      deadline.
+    * ``verify``: ``True`` (default) checks TLS certificates against
+      certifi's CA bundle (the system store if certifi is missing); a CA
+      bundle file or directory path, or an ``ssl.SSLContext`` used as is;
+      ``False`` turns checking off, with a warning.
+    * ``proxy``: an ``http://`` or ``https://`` proxy URL for every request
+      (absolute-form for ``http://``, a CONNECT tunnel for ``https://``).
+    * ``trust_env`` (default True): also honour ``HTTPS_PROXY``,
+      ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` as httpx does (loopback
+      addresses are proxied unless ``NO_PROXY`` lists them).
+    * ``keepalive_expiry``: seconds an idle connection is kept (default 5);
+      the pooled and aiohttp backends also drop it 0.5 s before a server's
+      ``Keep-Alive: timeout=``.
+    * ``max_response_size``: the largest answer accepted, raw or decoded
+      (default 16 MiB); a larger one fails like an unreadable answer.
     """
 
     def __init__(
@@ -126,6 +152,11 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        verify: Verify = True,
+        proxy: str | httpx.URL | None = None,
+        trust_env: bool = True,
+        keepalive_expiry: float = 5.0,
+        max_response_size: int = MAX_RESPONSE_SIZE,
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -133,6 +164,8 @@ class AsyncClient:
             raise RequestValidationError("api_key", "is required (or set LAAFFIC_API_KEY)")
         if not api_secret:
             raise RequestValidationError("api_secret", "is required (or set LAAFFIC_API_SECRET)")
+        credential("api_key", api_key)
+        credential("api_secret", api_secret)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
@@ -144,6 +177,8 @@ class AsyncClient:
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
         self._credentials = Credentials(api_key, api_secret)
         self.app_id = app_id or _env("LAAFFIC_APP_ID")
+        if self.app_id is not None:
+            credential("app_id", self.app_id)
         self.base_url = (base_url or _env("LAAFFIC_BASE_URL") or LAAFFIC).rstrip("/") + "/"
         self.max_connections = max_connections
         self.retry = retry or RetryPolicy()
@@ -155,6 +190,7 @@ class AsyncClient:
             timeout=timeout,
             transport=transport,
             http_client=http_client,
+            options=HttpOptions(verify, proxy, trust_env, keepalive_expiry, max_response_size),
         )
 
     def __repr__(self) -> str:

@@ -341,7 +341,8 @@ def test_tls_is_verified_by_default() -> None:
     context = PooledTransport()._ssl_context()
     assert context.verify_mode.name == "CERT_REQUIRED"
     assert context.check_hostname
-    unverified = PooledTransport(verify=False)._ssl_context()
+    with pytest.warns(UserWarning, match="verify=False"):
+        unverified = PooledTransport(verify=False)._ssl_context()
     assert unverified.verify_mode.name == "CERT_NONE"
 
 

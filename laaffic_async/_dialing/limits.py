@@ -13,6 +13,7 @@ from types import TracebackType
 
 import anyio
 
+from .._core import validators as v
 from ..errors import RequestValidationError
 
 __all__ = ["ConcurrencyLimit", "DialLimits", "RateLimiter"]
@@ -43,7 +44,7 @@ class ConcurrencyLimit:
     """
 
     def __init__(self, total: int) -> None:
-        self.total = positive_int("concurrency", total)
+        self.total = v.concurrency("concurrency", total)
         self._semaphore = anyio.Semaphore(self.total)
         self.in_use = 0
         #: The highest ``in_use`` seen, e.g. to check a limit is reached.

@@ -6,8 +6,9 @@ import math
 
 import attrs
 
+from .._core import validators as v
 from ..errors import RequestValidationError
-from .limits import positive_int, positive_rate
+from .limits import positive_rate
 
 __all__ = ["BatchOptions"]
 
@@ -45,7 +46,7 @@ class BatchOptions:
     lookahead: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        positive_int("concurrency", self.concurrency)
+        v.concurrency("concurrency", self.concurrency)
         if self.calls_per_second is not None:
             positive_rate("calls_per_second", self.calls_per_second)
         _boolean("retry_busy", self.retry_busy)
@@ -54,7 +55,7 @@ class BatchOptions:
         _boolean("one_per_account", self.one_per_account)
         _boolean("ordered", self.ordered)
         if self.lookahead is not None:
-            positive_int("lookahead", self.lookahead)
+            v.concurrency("lookahead", self.lookahead, v.BUFFER_MAX)
             if self.lookahead < self.concurrency:
                 raise RequestValidationError(
                     "lookahead",

@@ -25,9 +25,14 @@ was httpx's client layer (~0.13 ms/request with a transport that does no I/O) an
 client sends its API calls through :meth:`PooledTransport.exchange`, which skips that layer:
 send_many then made ~2,700 calls/s at 200 in flight (9x the default loop, 0.37 ms CPU/call).
 
-Requests are never retried: a POST to ``sendSip`` places a call. A stale keep-alive connection
-is detected before anything is written to it; a connection that dies after that surfaces as an
-httpx error, as with httpx's own transport. HTTP/2 and proxies are not supported.
+Requests are never retried: a POST to ``sendSip`` places a call, and a connection the server
+closed while it idled turns such a call into an unknown outcome. So: a connection is checked for
+EOF right before it is reused; it expires ``KEEPALIVE_MARGIN`` seconds before the server's
+advertised ``Keep-Alive: timeout=N`` (or after ``keepalive_expiry``, whichever is first); the
+newest idle connection is reused first; and one holding bytes nobody asked for (sent after a
+complete answer) is closed, never reused, since those bytes would be read as the next
+request's answer. HTTP/2 is not supported; proxies are routed by ``HttpStack`` to httpx's own
+proxy transport.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ import anyio
 import httpcore
 import httpx
 
-from .compression import decompressed
+from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed, read_capped
+from .failures import described
+from .tls import Verify, ssl_context
 
 __all__ = ["PoolStats", "PooledTransport"]
 
@@ -71,6 +78,35 @@ _EXC_MAP: dict[type[Exception], type[httpx.HTTPError]] = {
 
 _Conn = httpcore.AsyncHTTP11Connection
 
+#: Seconds before a server's advertised ``Keep-Alive: timeout=`` at which a connection is
+#: dropped: at exactly the advertised second the race remains (31 false unknowns in 400 bursty
+#: calls, issue 10); see ``benchmarks/bench_keepalive.py``.
+KEEPALIVE_MARGIN = 0.5
+
+
+def keepalive_timeout(headers: Sequence[tuple[bytes, bytes]]) -> float | None:
+    """The ``timeout=N`` a ``Keep-Alive`` answer header advertises, if any."""
+    for name, value in headers:
+        if name.lower() != b"keep-alive":
+            continue
+        for part in value.split(b","):
+            key, _, number = part.partition(b"=")
+            if key.strip().lower() == b"timeout":
+                try:
+                    return max(0.0, float(number.strip()))
+                except ValueError:
+                    return None
+    return None
+
+
+def _leftover(conn: _Conn) -> bool:
+    """True when the connection holds bytes past the end of its last answer."""
+    state = getattr(conn, "_h11_state", None)
+    if state is None:  # pragma: no cover - another httpcore: never reuse blindly
+        return True
+    data, closed = state.trailing_data
+    return bool(data) or bool(closed)
+
 
 def _raise_mapped(exc: Exception) -> None:
     """Raise ``exc``'s httpx counterpart (chained), if it has one; else return."""
@@ -79,7 +115,7 @@ def _raise_mapped(exc: Exception) -> None:
         if isinstance(exc, source) and (target is None or issubclass(candidate, target)):
             target = candidate
     if target is not None:
-        raise target(str(exc)) from exc
+        raise target(described(exc)) from exc
 
 
 def _readable(sock: Any) -> bool:
@@ -137,25 +173,28 @@ class PooledTransport(httpx.AsyncBaseTransport):
     ``max_connections`` bounds the connections to each origin (httpx's own limit is global;
     the SDK talks to one origin); requests beyond it wait in FIFO order, bounded by the
     request's ``pool`` timeout (``httpx.PoolTimeout``). Idle connections are reused newest
-    first and closed after ``keepalive_expiry`` seconds. TLS is verified unless
-    ``verify=False``; pass an ``ssl.SSLContext`` for custom CAs. Timeouts come from the
-    request's ``timeout`` extension (set by ``httpx.AsyncClient``); ``connect_timeout`` only
-    serves requests without one. Works on asyncio and trio.
+    first and closed after ``keepalive_expiry`` seconds, or ``KEEPALIVE_MARGIN`` before the
+    server's ``Keep-Alive: timeout=``. ``verify``: see :func:`~laaffic_async._io.tls.ssl_context`.
+    Timeouts come from the request's ``timeout`` extension (set by ``httpx.AsyncClient``);
+    ``connect_timeout`` only serves requests without one. :meth:`exchange` refuses answers
+    over ``max_response_size`` bytes. Works on asyncio and trio.
     """
 
     def __init__(
         self,
         *,
         max_connections: int = 100,
-        verify: bool | ssl.SSLContext = True,
+        verify: Verify = True,
         connect_timeout: float | None = 15.0,
         keepalive_expiry: float = 5.0,
+        max_response_size: int = MAX_RESPONSE_SIZE,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self._max = max_connections
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
+        self._max_size = max_response_size
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
         self._pools: dict[tuple[bytes, bytes, int], _Pool] = {}
@@ -211,12 +250,13 @@ class PooledTransport(httpx.AsyncBaseTransport):
         whole request here (``benchmarks/bench_dial.py``). The URL is still parsed by httpx
         (cached), errors are the httpx exceptions :meth:`handle_async_request` raises, the
         body is read whole (the API answers small JSON) and gzip/deflate undone. Answer
-        header names come back lower-cased.
+        header names come back lower-cased. ``timeout["total"]``, when set, bounds sending
+        the request and reading the whole answer once a connection is in hand.
         """
         scheme, host, port, path, host_header = _parsed(url)
         if params:
             path += (b"&" if b"?" in path else b"?") + urlencode(params).encode("ascii")
-        raw_headers = [(b"Host", host_header), (b"Accept-Encoding", b"gzip, deflate")]
+        raw_headers = [(b"Host", host_header), (b"Accept-Encoding", ACCEPT_ENCODING.encode())]
         raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         if content is not None:
             raw_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
@@ -227,18 +267,26 @@ class PooledTransport(httpx.AsyncBaseTransport):
             content=content,
             extensions={"timeout": timeout},
         )
-        stream, response = await self._send(core_request, timeout)
+        total = timeout.get("total")
+        stream, response = await self._send(core_request, timeout, total)
         try:
-            body = b"".join([chunk async for chunk in stream])
+            with anyio.CancelScope(deadline=stream.deadline) as scope:
+                body = await read_capped(stream, self._max_size)
         finally:
             await stream.aclose()
+        if scope.cancelled_caught:
+            raise httpx.ReadTimeout(f"no complete answer within {total} s")
         answer = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
-        encoding = answer.get("content-encoding")
-        return response.status, decompressed(body, encoding) if encoding else body, answer
+        body = decompressed(body, answer.get("content-encoding"), self._max_size)
+        return response.status, body, answer
 
     async def _send(
-        self, request: httpcore.Request, timeouts: Mapping[str, float | None]
+        self,
+        request: httpcore.Request,
+        timeouts: Mapping[str, float | None],
+        total: float | None = None,
     ) -> tuple[_ResponseStream, httpcore.Response]:
+        """Send on a pooled connection; ``total`` bounds the exchange once connected."""
         url = request.url
         scheme = url.scheme
         if scheme not in (b"http", b"https"):
@@ -250,17 +298,27 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if pool is None:
             pool = self._pools[key] = _Pool()
         conn = await self._acquire(pool, timeouts)
+        deadline = float("inf")
         try:
             if conn is None:
                 conn = await self._connect(pool, request, timeouts)
-            response = await conn.handle_async_request(request)
+            if total is not None:
+                deadline = anyio.current_time() + total
+            with anyio.CancelScope(deadline=deadline) as scope:
+                response = await conn.handle_async_request(request)
         except BaseException as exc:
             # httpcore has already closed a connection whose exchange did not finish.
             await self._discard(pool, conn)
             if isinstance(exc, Exception):
                 _raise_mapped(exc)
             raise
-        return _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream)), response
+        if scope.cancelled_caught:
+            await self._discard(pool, conn)
+            raise httpx.ReadTimeout(f"no answer within {total} s")
+        stream = _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream))
+        stream.deadline = deadline
+        stream.keepalive = keepalive_timeout(response.headers)
+        return stream, response
 
     async def _acquire(self, pool: _Pool, timeouts: Mapping[str, float | None]) -> _Conn | None:
         """Return an idle connection, or None after reserving a slot to open a new one."""
@@ -309,15 +367,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            if isinstance(self._verify, ssl.SSLContext):
-                context = self._verify
-            else:
-                context = ssl.create_default_context()
-                if not self._verify:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-            context.set_alpn_protocols(["http/1.1"])
-            self._ssl = context
+            self._ssl = ssl_context(self._verify)
         return self._ssl
 
     async def _connect(
@@ -330,9 +380,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
         try:
             if origin.scheme == b"https":
                 sni = request.extensions.get("sni_hostname") or host
-                stream = await stream.start_tls(
-                    self._ssl_context(), server_hostname=sni, timeout=timeout
-                )
+                try:
+                    stream = await stream.start_tls(
+                        self._ssl_context(), server_hostname=sni, timeout=timeout
+                    )
+                except httpcore.ConnectError as exc:
+                    raise httpcore.ConnectError(
+                        f"TLS handshake with {sni} failed: {described(exc)}"
+                    ) from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
@@ -341,9 +396,15 @@ class PooledTransport(httpx.AsyncBaseTransport):
         pool.live[conn] = stream.get_extra_info("socket")
         return conn
 
-    async def _release(self, pool: _Pool, conn: _Conn) -> None:
+    async def _release(self, pool: _Pool, conn: _Conn, keepalive: float | None = None) -> None:
         """Give a connection whose response was closed to a waiter or back to the pool."""
-        if self._closed or not conn.is_idle() or conn not in pool.live:
+        expiry = self._expiry
+        if keepalive is not None:
+            expiry = min(expiry, keepalive - KEEPALIVE_MARGIN)
+        if self._closed or not conn.is_idle() or conn not in pool.live or _leftover(conn):
+            await self._discard(pool, conn)
+            return
+        if expiry <= 0:
             await self._discard(pool, conn)
             return
         sock = pool.live[conn]
@@ -353,7 +414,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             waiter.event.set()
             return
         now = time.monotonic()
-        pool.idle.append((now + self._expiry, conn, sock))
+        pool.idle.append((now + expiry, conn, sock))
         # We reuse from the right, so the oldest wait at the left: close those past their
         # expiry so they do not hold slots or sockets. Amortised O(1).
         while pool.idle[0][0] < now:
@@ -390,7 +451,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport")
+    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport", "deadline", "keepalive")
 
     def __init__(
         self, transport: PooledTransport, pool: _Pool, conn: _Conn, stream: _ClosableStream
@@ -400,6 +461,8 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._conn = conn
         self._stream = stream
         self._closed = False
+        self.deadline = float("inf")  # anyio time by which the answer must be read
+        self.keepalive: float | None = None  # the answer's Keep-Alive timeout=
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -419,7 +482,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             try:
                 await self._stream.aclose()  # httpcore closes the connection if unfinished
             finally:
-                await self._transport._release(self._pool, self._conn)
+                await self._transport._release(self._pool, self._conn, self.keepalive)
 
 
 @functools.lru_cache(maxsize=64)
