@@ -294,9 +294,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout_for(timeout),
             ) as response:
                 keepalive = keepalive_timeout(response.raw_headers)
-                if keepalive is not None and response.connection is not None:
-                    limit = keepalive - KEEPALIVE_MARGIN
-                    self._connector.idle_limit[response.connection.protocol] = limit
+                # The protocol, not response.connection: a small answer read whole with its
+                # headers has already given its connection back.
+                protocol = getattr(response, "_protocol", None)
+                if keepalive is not None and protocol is not None:
+                    self._connector.idle_limit[protocol] = keepalive - KEEPALIVE_MARGIN
                 body = await read_capped(response.content.iter_chunked(65536), self._max_size)
                 encoding = response.headers.get("Content-Encoding")
                 body = decompressed(body, encoding, self._max_size)

@@ -99,7 +99,7 @@ def keepalive_timeout(headers: Sequence[tuple[bytes, bytes]]) -> float | None:
     return None
 
 
-def _leftover(conn: _Conn) -> bool:
+def leftover(conn: _Conn) -> bool:
     """True when the connection holds bytes past the end of its last answer."""
     state = getattr(conn, "_h11_state", None)
     if state is None:  # pragma: no cover - another httpcore: never reuse blindly
@@ -401,7 +401,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         expiry = self._expiry
         if keepalive is not None:
             expiry = min(expiry, keepalive - KEEPALIVE_MARGIN)
-        if self._closed or not conn.is_idle() or conn not in pool.live or _leftover(conn):
+        if self._closed or not conn.is_idle() or conn not in pool.live or leftover(conn):
             await self._discard(pool, conn)
             return
         if expiry <= 0:

@@ -10,7 +10,8 @@ sends the bytes:
   CPU per request that grows with connections and waiters (5-17 ms at 100-200 in flight, see
   ``pool.py``), ours stays O(1);
 * ``"aiohttp"`` (the ``fast`` extra): ``AiohttpTransport``, asyncio only;
-* ``"httpx"``: httpcore's own pool, with its keep-alive limit equal to the pool size.
+* ``"httpx"``: httpcore's own pool, with its keep-alive limit equal to the pool size
+  (``StockTransport``: it closes a connection holding bytes past its answer).
 
 With the first two, API calls skip httpx's client layer (``exchange()`` on the transport):
 its URL, header, request and response models cost about 0.13 ms per request, as much as a
@@ -39,6 +40,7 @@ from .aiohttp import AiohttpTransport
 from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed, read_capped
 from .failures import described
 from .pool import PooledTransport
+from .stock import StockTransport
 from .tls import Verify, ssl_context
 
 __all__ = ["Backend", "HttpOptions", "HttpStack"]
@@ -239,7 +241,7 @@ def _default_transport(
             max_keepalive_connections=max_connections,
             keepalive_expiry=options.keepalive_expiry,
         )
-        return httpx.AsyncHTTPTransport(limits=limits, verify=context)
+        return StockTransport(limits=limits, verify=context)
     raise RequestValidationError(
         "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
     )
