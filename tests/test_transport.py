@@ -2,7 +2,8 @@
 
 The server (``tests/wire_support.py``) is a small threaded HTTP/1.1 server on 127.0.0.1 that
 counts connections and the requests each one carried, so the tests can see reuse, limits and
-closes from the server's side. No timing assertions: sleeps only make overlaps likely or wait for the server to notice.
+closes from the server's side. No timing assertions: sleeps only make overlaps likely or wait
+for the server to notice.
 """
 
 from __future__ import annotations

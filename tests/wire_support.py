@@ -11,6 +11,7 @@ stays open) or to a function ``(conn) -> keep open?`` that writes what it likes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -211,7 +212,7 @@ class ForwardProxy:
                         upstream.sendall(buf)
                     _pipe(conn, upstream)
                     return
-                scheme, _, rest = target.partition("://")
+                _, _, rest = target.partition("://")
                 authority, _, path = rest.partition("/")
                 host, _, port = authority.rpartition(":")
                 key = (host, int(port or 80))
@@ -275,10 +276,8 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     other = threading.Thread(target=copy, args=(b, a), daemon=True)
     other.start()
