@@ -14,6 +14,7 @@ import functools
 import gzip
 import itertools
 import json
+import logging
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from laaffic_async import (
@@ -30,6 +32,8 @@ from laaffic_async import (
     TransportError,
 )
 from laaffic_async._io.stack import Backend
+from laaffic_async.testing import serve_in_thread
+from laaffic_async.webhooks import PushReceiver
 
 from .batch_support import APP, KEY, SECRET
 from .wire_support import Action, RawServer, answer, server
@@ -212,3 +216,89 @@ async def test_the_newest_idle_connection_is_reused_first(
         await client.send_sip("932111111119", account="a")
     assert server.accepted == 3
     assert answered[3] is answered[2]
+
+
+# -- 4. a total deadline per attempt -------------------------------------------------------
+
+
+def _drip(conn: socket.socket) -> bool:
+    """Headers, then one byte of a 60-byte body every 0.1 s: each read is quick."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
+    try:
+        for _ in range(60):
+            time.sleep(0.1)
+            conn.sendall(b" ")
+    except OSError:
+        pass
+    return False
+
+
+@every_backend
+async def test_a_dripping_server_cannot_stretch_an_attempt(
+    server: RawServer, http_backend: Backend
+) -> None:
+    server.script = {DIAL: _drip}
+    started = time.monotonic()
+    async with wire_client(server.url, http_backend, timeout=0.5) as client:
+        with pytest.raises(OutcomeUnknownError, match="ReadTimeout"):
+            await client.send_sip("932111111111", account="a")
+    # Per read it would take 6 s; the deadline (after at most pool + connect) ends it.
+    assert time.monotonic() - started < 4.0
+
+
+# -- 5. answer size ------------------------------------------------------------------------
+
+BOMB = gzip.compress(envelope("1" * 2_000_000))  # about 2 KB on the wire, 2 MB decoded
+
+
+@every_backend
+@pytest.mark.parametrize(
+    "raw",
+    [answer(BOMB, "Content-Encoding: gzip"), answer(envelope("1" * 300_000))],
+    ids=["gzip-bomb", "plain"],
+)
+async def test_answers_over_max_response_size_are_refused(
+    server: RawServer, http_backend: Backend, raw: bytes
+) -> None:
+    server.script = {DIAL: raw, QUERY: raw}
+    async with wire_client(server.url, http_backend, max_response_size=256 * 1024) as client:
+        with pytest.raises(OutcomeUnknownError, match="max_response_size"):
+            await client.send_sip("932111111111", account="a")
+        with pytest.raises(TransportError, match="max_response_size"):
+            await client.recording_url("f1")
+
+
+# -- 8. a pre-signed link never appears in a message ---------------------------------------
+
+
+@every_backend
+async def test_a_presigned_link_is_never_logged_or_raised(
+    server: RawServer, http_backend: Backend, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = f"{server.url}/rec.wav?Signature=S3CR3T&Expires=1"
+    server.script = {QUERY: link_answer(link), "/rec.wav": b"NOT HTTP AT ALL\r\n\r\n"}
+    caplog.set_level(logging.DEBUG)
+    async with wire_client(server.url, http_backend) as client:
+        with pytest.raises(TransportError) as info:
+            await client.download_recording("f1", tmp_path)
+    assert "rec.wav" in str(info.value) or "HTTP" in str(info.value)
+    assert "S3CR3T" not in str(info.value)
+    assert "S3CR3T" not in repr(info.value.__cause__)
+    assert "S3CR3T" not in caplog.text
+    assert requests_to(server, "/rec.wav") == FAST_RETRY.attempts
+
+
+# -- 10. allowed_ips: the source is checked before the path token --------------------------
+
+
+async def test_a_wrong_source_and_a_wrong_token_answer_alike_over_a_socket() -> None:
+    async def handler(event: object) -> None:
+        raise AssertionError("nothing may be delivered")
+
+    receiver = PushReceiver(handler, spool=None, path_token="t0k3n", allowed_ips=["192.0.2.0/24"])
+    with serve_in_thread(receiver, prefix="/") as url:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            right = await http.post(f"{url}/t0k3n", json={"voiceId": "1"})
+            wrong = await http.post(f"{url}/guess", json={"voiceId": "1"})
+    assert (right.status_code, right.content) == (wrong.status_code, wrong.content)
+    assert right.status_code == 404

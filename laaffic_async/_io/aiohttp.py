@@ -306,6 +306,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.HTTPError:
             raise
         except Exception as exc:
+            if type(exc) in (TimeoutError, asyncio.TimeoutError):  # the total deadline
+                total = timeout.get("total")
+                raise httpx.ReadTimeout(f"no complete answer within {total} s") from exc
             _raise_mapped(exc)
             raise
 
