@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import pytest
 from laaffic_async import (
     AsyncClient,
     OutcomeUnknownError,
+    RequestValidationError,
     RetryPolicy,
     TransportError,
 )
@@ -36,9 +38,9 @@ from laaffic_async.testing import serve_in_thread
 from laaffic_async.webhooks import PushReceiver
 
 from .batch_support import APP, KEY, SECRET
-from .wire_support import Action, RawServer, answer, server
+from .wire_support import Action, ForwardProxy, RawServer, answer, proxy, server
 
-__all__ = ["server"]  # the fixture, imported
+__all__ = ["proxy", "server"]  # the fixtures, imported
 
 pytestmark = pytest.mark.anyio
 every_backend = pytest.mark.parametrize(
@@ -302,3 +304,120 @@ async def test_a_wrong_source_and_a_wrong_token_answer_alike_over_a_socket() -> 
             wrong = await http.post(f"{url}/guess", json={"voiceId": "1"})
     assert (right.status_code, right.content) == (wrong.status_code, wrong.content)
     assert right.status_code == 404
+
+
+# -- 9 and TLS: verification on every backend, one CA source, messages that say what failed --
+
+
+@pytest.fixture(scope="module")
+def ca() -> Any:
+    import trustme
+
+    return trustme.CA()
+
+
+def tls_server(ca: Any, *names: str) -> RawServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    srv = RawServer(tls=context)
+    srv.script = {DIAL: answer(envelope("V1"))}
+    return srv
+
+
+@every_backend
+async def test_tls_custom_ca_through_verify(ca: Any, http_backend: Backend, tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    srv = tls_server(ca, "127.0.0.1", "localhost")
+    try:
+        for verify in (str(bundle), bundle, context):
+            async with wire_client(srv.url, http_backend, verify=verify) as client:
+                assert (await client.send_sip("932111111111", account="a")).voice_id == "V1"
+        with pytest.warns(UserWarning, match="NOT checked"):
+            unchecked = wire_client(srv.url, http_backend, verify=False)
+        async with unchecked as client:
+            assert (await client.send_sip("932111111111", account="a")).voice_id == "V1"
+    finally:
+        srv.close()
+
+
+@every_backend
+async def test_tls_failures_say_what_failed(ca: Any, http_backend: Backend, tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    srv = tls_server(ca, "127.0.0.1")
+    other = tls_server(ca, "other.example")
+    try:
+        # Untrusted: the default CAs (certifi) do not know this CA. Nothing was sent, so even
+        # a dial is retried, then reported as a TransportError naming the cause.
+        async with wire_client(srv.url, http_backend) as client:
+            with pytest.raises(TransportError, match="certificate verify failed") as info:
+                await client.send_sip("932111111111", account="a")
+        assert not isinstance(info.value, OutcomeUnknownError)
+        async with wire_client(other.url, http_backend, verify=bundle) as client:
+            with pytest.raises(TransportError, match=r"(?i)mismatch|hostname") as info:
+                await client.send_sip("932111111111", account="a")
+        assert requests_to(srv, DIAL) == requests_to(other, DIAL) == 0
+    finally:
+        srv.close()
+        other.close()
+
+
+def test_one_ca_source_for_every_backend() -> None:
+    import certifi
+
+    from laaffic_async._io.tls import ca_source, ssl_context
+
+    assert ca_source() == certifi.where()
+    assert ssl_context(True) is ssl_context(True)  # one context, shared by every backend
+
+
+# -- proxies: explicit or from the environment, on every backend ----------------------------
+
+
+@every_backend
+async def test_an_explicit_proxy_carries_http_and_https(
+    server: RawServer, proxy: ForwardProxy, ca: Any, http_backend: Backend, tmp_path: Any
+) -> None:
+    server.script = {DIAL: answer(envelope("V1"))}
+    async with wire_client(server.url, http_backend, proxy=proxy.url) as client:
+        assert (await client.send_sip("932111111111", account="a")).voice_id == "V1"
+    assert proxy.seen == [f"POST {server.url}/v3/{DIAL} HTTP/1.1"]  # absolute form
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    srv = tls_server(ca, "127.0.0.1")
+    try:
+        async with wire_client(srv.url, http_backend, proxy=proxy.url, verify=bundle) as client:
+            assert (await client.send_sip("932111111111", account="a")).voice_id == "V1"
+    finally:
+        srv.close()
+    assert proxy.seen[1:] == [f"CONNECT 127.0.0.1:{srv.port} HTTP/1.1"]  # a tunnel
+
+
+@every_backend
+async def test_proxy_variables_are_honoured_like_httpx(
+    server: RawServer, proxy: ForwardProxy, http_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.script = {DIAL: answer(envelope("V1"))}
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with wire_client(server.url, http_backend) as client:  # loopback too, as httpx
+        await client.send_sip("932111111111", account="a")
+    assert len(proxy.seen) == 1
+    async with wire_client(server.url, http_backend, trust_env=False) as client:
+        await client.send_sip("932111111111", account="a")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with wire_client(server.url, http_backend) as client:
+        await client.send_sip("932111111111", account="a")
+    assert len(proxy.seen) == 1  # neither opted out nor excluded: direct
+    assert requests_to(server, DIAL) == 3
+
+
+def test_an_unusable_proxy_is_refused_by_name() -> None:
+    with pytest.raises(RequestValidationError, match="proxy") as info:
+        AsyncClient(KEY, SECRET, proxy="ftp://user:pw@proxy.example:21")
+    assert "pw" not in str(info.value)
+    transport = httpx.MockTransport(lambda request: httpx.Response(500))
+    with pytest.raises(RequestValidationError, match="transport="):
+        AsyncClient(KEY, SECRET, proxy="http://proxy.example:3128", transport=transport)

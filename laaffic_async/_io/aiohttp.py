@@ -111,7 +111,7 @@ def _raise_mapped(exc: Exception) -> None:
 def _connector_class() -> Any:
     aiohttp = _import_aiohttp()
 
-    class LifoConnector(aiohttp.TCPConnector):  # type: ignore[misc]
+    class LifoConnector(aiohttp.TCPConnector):  # type: ignore[misc,name-defined]
         """aiohttp's connector, reusing the newest usable idle connection first."""
 
         def __init__(self, **kwargs: Any) -> None:

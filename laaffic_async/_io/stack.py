@@ -33,6 +33,7 @@ from typing import Literal
 import anyio
 import attrs
 import httpx
+from httpx._utils import get_environment_proxies
 
 from .._version import __version__
 from ..errors import RequestValidationError
@@ -121,19 +122,27 @@ class HttpStack:
             return cls(http, spec, owned=True, pool_size=None, max_response_size=limit)
         context = ssl_context(options.verify)
         chosen = _default_transport(backend, max_connections, context, options)
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=options.keepalive_expiry,
+        )
+        # httpx reads the proxy variables only when it builds the transport itself, so they
+        # are mounted here, with httpx's own parsing (NO_PROXY included).
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+        if options.trust_env and options.proxy is None:
+            for pattern, url in get_environment_proxies().items():
+                mounts[pattern] = None if url is None else _proxy_transport(url, context, limits)
         try:
             http = httpx.AsyncClient(
                 transport=chosen,
+                mounts=mounts,
                 timeout=timeout,
                 headers={"User-Agent": USER_AGENT},
                 verify=context,
                 proxy=options.proxy,
                 trust_env=options.trust_env,
-                limits=httpx.Limits(
-                    max_connections=max_connections,
-                    max_keepalive_connections=max_connections,
-                    keepalive_expiry=options.keepalive_expiry,
-                ),
+                limits=limits,
             )
         except (ValueError, TypeError, ImportError) as exc:
             raise RequestValidationError(
@@ -214,6 +223,17 @@ class HttpStack:
         """Close the pooled connections, unless the caller owns the httpx client."""
         if self.owned:
             await self.http.aclose()
+
+
+def _proxy_transport(
+    url: str, context: ssl.SSLContext, limits: httpx.Limits
+) -> httpx.AsyncBaseTransport:
+    try:
+        return httpx.AsyncHTTPTransport(proxy=url, verify=context, limits=limits)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise RequestValidationError(
+            "proxy", f"from the environment cannot be used ({exc})", _safe_proxy(url)
+        ) from exc
 
 
 def _safe_proxy(proxy: str | httpx.URL | None) -> str | None:

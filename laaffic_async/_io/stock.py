@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpcore
 import httpx
 
 from .pool import leftover
@@ -33,7 +34,7 @@ class StockTransport(httpx.AsyncHTTPTransport):
         for connection in list(self._pool.connections):
             http11 = getattr(connection, "_connection", None)
             if getattr(http11, "_network_stream", None) is network_stream:
-                if leftover(http11):
+                if isinstance(http11, httpcore.AsyncHTTP11Connection) and leftover(http11):
                     await connection.aclose()
                 return
 

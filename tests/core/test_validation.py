@@ -179,10 +179,10 @@ def test_credentials_that_cannot_be_sent_are_refused_at_construction(
 ) -> None:
     from laaffic_async import AsyncClient
 
-    kwargs = {"api_key": "bDqJFiq9", "api_secret": "7bz1lzh9", "app_id": "4luaKsL2"}
-    kwargs[field] = value
+    given = {"api_key": "bDqJFiq9", "api_secret": "7bz1lzh9", "app_id": "4luaKsL2"}
+    given[field] = value
     with pytest.raises(RequestValidationError) as info:
-        AsyncClient(**kwargs)
+        AsyncClient(given["api_key"], given["api_secret"], app_id=given["app_id"])
     assert info.value.field == field
     assert value not in str(info.value)  # a secret is never echoed
 
