@@ -268,12 +268,13 @@ class PooledTransport(httpx.AsyncBaseTransport):
             extensions={"timeout": timeout},
         )
         total = timeout.get("total")
-        stream, response = await self._send(core_request, timeout, total)
-        try:
-            with anyio.CancelScope(deadline=stream.deadline) as scope:
+        # One scope for the attempt; _send starts its deadline once a connection is in hand.
+        with anyio.CancelScope() as scope:
+            stream, response = await self._send(core_request, timeout, scope, total)
+            try:
                 body = await read_capped(stream, self._max_size)
-        finally:
-            await stream.aclose()
+            finally:
+                await stream.aclose()
         if scope.cancelled_caught:
             raise httpx.ReadTimeout(f"no complete answer within {total} s")
         answer = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
@@ -284,9 +285,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self,
         request: httpcore.Request,
         timeouts: Mapping[str, float | None],
+        scope: anyio.CancelScope | None = None,
         total: float | None = None,
     ) -> tuple[_ResponseStream, httpcore.Response]:
-        """Send on a pooled connection; ``total`` bounds the exchange once connected."""
+        """Send on a pooled connection; ``scope`` gets a deadline ``total`` s after connecting."""
         url = request.url
         scheme = url.scheme
         if scheme not in (b"http", b"https"):
@@ -298,25 +300,19 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if pool is None:
             pool = self._pools[key] = _Pool()
         conn = await self._acquire(pool, timeouts)
-        deadline = float("inf")
         try:
             if conn is None:
                 conn = await self._connect(pool, request, timeouts)
-            if total is not None:
-                deadline = anyio.current_time() + total
-            with anyio.CancelScope(deadline=deadline) as scope:
-                response = await conn.handle_async_request(request)
+            if scope is not None and total is not None:
+                scope.deadline = anyio.current_time() + total
+            response = await conn.handle_async_request(request)
         except BaseException as exc:
             # httpcore has already closed a connection whose exchange did not finish.
             await self._discard(pool, conn)
             if isinstance(exc, Exception):
                 _raise_mapped(exc)
             raise
-        if scope.cancelled_caught:
-            await self._discard(pool, conn)
-            raise httpx.ReadTimeout(f"no answer within {total} s")
         stream = _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream))
-        stream.deadline = deadline
         stream.keepalive = keepalive_timeout(response.headers)
         return stream, response
 
@@ -451,7 +447,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport", "deadline", "keepalive")
+    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport", "keepalive")
 
     def __init__(
         self, transport: PooledTransport, pool: _Pool, conn: _Conn, stream: _ClosableStream
@@ -461,7 +457,6 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._conn = conn
         self._stream = stream
         self._closed = False
-        self.deadline = float("inf")  # anyio time by which the answer must be read
         self.keepalive: float | None = None  # the answer's Keep-Alive timeout=
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
