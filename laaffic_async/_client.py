@@ -131,8 +131,7 @@ class AsyncClient:
       ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` as httpx does (loopback
       addresses are proxied unless ``NO_PROXY`` lists them).
     * ``keepalive_expiry``: seconds an idle connection is kept (default 5);
-      the pooled and aiohttp backends also drop it 0.5 s before a server's
-      ``Keep-Alive: timeout=``.
+      it is dropped earlier, 0.5 s before a server's ``Keep-Alive: timeout=``.
     * ``max_response_size``: the largest answer accepted, raw or decoded
       (default 16 MiB); a larger one fails like an unreadable answer.
     """

@@ -163,10 +163,7 @@ async def test_keepalive_expiry_is_configurable(server: RawServer, http_backend:
     assert server.accepted == 2
 
 
-@pytest.mark.parametrize(
-    ("anyio_backend", "http_backend"),
-    [("asyncio", "pooled"), ("trio", "pooled"), ("asyncio", "aiohttp")],
-)
+@every_backend
 async def test_the_servers_keepalive_timeout_is_honoured(http_backend: Backend) -> None:
     # The server closes connections idle for 1 s and says so; the client must drop them
     # a margin before, or a call written as the server closes is a false unknown outcome.
