@@ -52,7 +52,7 @@ from .compression import (
     read_capped,
 )
 from .failures import described
-from .pool import KEEPALIVE_MARGIN, keepalive_timeout
+from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout
 from .tls import Verify, ssl_context
 
 if TYPE_CHECKING:

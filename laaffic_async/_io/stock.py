@@ -16,7 +16,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from .pool import KEEPALIVE_MARGIN, keepalive_timeout, leftover
+from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout, leftover
 
 __all__ = ["StockTransport"]
 
