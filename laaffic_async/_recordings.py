@@ -124,7 +124,8 @@ def _transient(exc: Exception) -> bool:
     # file, expired link): that is an answer, not an outage, and is never retried.
     if isinstance(exc, HttpStatusError):
         return exc.status_code in (502, 503, 504)
-    return isinstance(exc, httpx.TransportError)
+    # A body that fails to decode (corrupt gzip) is a failed transfer, like a dropped one.
+    return isinstance(exc, (httpx.TransportError, httpx.DecodingError))
 
 
 async def download_recording(
@@ -146,9 +147,9 @@ async def download_recording(
         try:
             await _stream_once(client, link.url, target)
             return target
-        except (httpx.TransportError, HttpStatusError) as exc:
+        except (httpx.TransportError, httpx.DecodingError, HttpStatusError) as exc:
             if not _transient(exc) or attempt >= client.retry.attempts:
-                if isinstance(exc, httpx.TransportError):
+                if isinstance(exc, (httpx.TransportError, httpx.DecodingError)):
                     raise TransportError(f"{type(exc).__name__}: {exc}", endpoint=DOWNLOAD) from exc
                 raise
             delay = backoff_delay(client.retry, attempt, random.random())

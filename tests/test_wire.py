@@ -287,6 +287,22 @@ async def test_a_presigned_link_is_never_logged_or_raised(
     assert requests_to(server, "/rec.wav") == FAST_RETRY.attempts
 
 
+@every_backend
+async def test_a_download_that_fails_to_decode_is_a_transport_error(
+    server: RawServer, http_backend: Backend, tmp_path: Any
+) -> None:
+    corrupt = gzip.compress(b"RIFF" + bytes(5000))[:40] + b"garbage"
+    server.script = {
+        QUERY: link_answer(f"{server.url}/rec.wav"),
+        "/rec.wav": answer(corrupt, "Content-Encoding: gzip"),
+    }
+    async with wire_client(server.url, http_backend) as client:
+        with pytest.raises(TransportError, match="DecodingError"):
+            await client.download_recording("f1", tmp_path)
+    assert requests_to(server, "/rec.wav") == FAST_RETRY.attempts
+    assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
 # -- 10. allowed_ips: the source is checked before the path token --------------------------
 
 
