@@ -37,6 +37,7 @@ for (they would be read as the next request's answer) and honours the server's
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import time
 import weakref
@@ -133,8 +134,9 @@ def _connector_class() -> Any:
                     and not proto.should_close  # unsolicited bytes arrived while idle
                     and (limit is None or now - released <= limit)
                 ):
-                    conns.rotate(1)
-                    break
+                    if isinstance(conns, collections.deque):  # 3.11+: reused from the left
+                        conns.rotate(1)
+                    break  # before 3.11 a list, already reused from the right
                 conns.pop()
                 proto.close()
             return await super()._get(key, traces)
