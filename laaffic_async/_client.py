@@ -113,7 +113,8 @@ class AsyncClient:
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
 
-    HTTP settings (every backend applies them the same way; none applies to
+    HTTP settings (every backend applies them the same way; ``verify``,
+    ``proxy``, ``trust_env`` and ``keepalive_expiry`` do not apply to
     ``transport=`` or ``http_client=``, which are used as given):
 
     * ``timeout``: seconds to connect, to wait for a pooled connection, and

@@ -240,7 +240,10 @@ def _safe_proxy(proxy: str | httpx.URL | None) -> str | None:
     """The proxy URL without its password, for messages."""
     if proxy is None:
         return None
-    url = httpx.URL(str(proxy)) if not isinstance(proxy, httpx.URL) else proxy
+    try:
+        url = httpx.URL(str(proxy)) if not isinstance(proxy, httpx.URL) else proxy
+    except httpx.InvalidURL:
+        return "<not a URL>"
     return str(url.copy_with(password=None)) if url.password else str(url)
 
 
