@@ -25,6 +25,9 @@ PAGE_SIZE_RANGE = (1, 100)
 #: allocated 4 GB before sending anything.
 CONCURRENCY_MAX = 1000
 BUFFER_MAX = 100 * CONCURRENCY_MAX
+#: Dialing requests in flight (``send_many``, the client's ``concurrency``): each holds only
+#: a call and a connection, so the bound is higher.
+DIAL_CONCURRENCY_MAX = 10_000
 
 
 def concurrency(field: str, value: object, high: int = CONCURRENCY_MAX) -> int:

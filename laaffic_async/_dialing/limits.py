@@ -14,6 +14,7 @@ from types import TracebackType
 import anyio
 
 from .._core import validators as v
+from .._io.instrument import NOOP, Instrumentation
 from ..errors import RequestValidationError
 
 __all__ = ["ConcurrencyLimit", "DialLimits", "RateLimiter"]
@@ -44,7 +45,7 @@ class ConcurrencyLimit:
     """
 
     def __init__(self, total: int) -> None:
-        self.total = v.concurrency("concurrency", total)
+        self.total = v.concurrency("concurrency", total, v.DIAL_CONCURRENCY_MAX)
         self._semaphore = anyio.Semaphore(self.total)
         self.in_use = 0
         #: The highest ``in_use`` seen, e.g. to check a limit is reached.
@@ -79,11 +80,21 @@ class RateLimiter:
     provider's per-second limit expects).
 
     Time is anyio's clock (``anyio.current_time``), so it runs on trio too.
+    Each wait is reported to ``instrumentation`` under the name ``limiter``.
     """
 
-    def __init__(self, rate: float, *, burst: int = 1) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        instrumentation: Instrumentation = NOOP,
+        limiter: str = "client",
+    ) -> None:
         self.rate = positive_rate("calls_per_second", rate)
         self.burst = positive_int("burst", burst)
+        self._instrument = instrumentation
+        self._name = limiter
         self._interval = 1.0 / self.rate
         # The "theoretical arrival time" of the next acquisition; -inf = idle.
         self._next = -math.inf
@@ -99,10 +110,12 @@ class RateLimiter:
         self._next = slot + self._interval
         booked = self._next
         if slot <= now:
+            self._instrument.rate_waited(self._name, 0.0)
             await anyio.lowlevel.checkpoint()
             return
         try:
             await anyio.sleep_until(slot)
+            self._instrument.rate_waited(self._name, slot - now)
         except BaseException:
             # Cancelled while waiting: give the slot back if nobody booked after us,
             # so a stopped batch does not slow the next caller down.
@@ -119,9 +132,19 @@ class DialLimits:
     right after it, so the rate seen by the server is the rate configured.
     """
 
-    def __init__(self, concurrency: int | None = None, calls_per_second: float | None = None):
+    def __init__(
+        self,
+        concurrency: int | None = None,
+        calls_per_second: float | None = None,
+        *,
+        instrumentation: Instrumentation = NOOP,
+    ):
         self.concurrency = None if concurrency is None else ConcurrencyLimit(concurrency)
-        self.rate = None if calls_per_second is None else RateLimiter(calls_per_second)
+        self.rate = (
+            None
+            if calls_per_second is None
+            else RateLimiter(calls_per_second, instrumentation=instrumentation)
+        )
 
     def __repr__(self) -> str:
         return f"DialLimits(concurrency={self.concurrency!r}, rate={self.rate!r})"

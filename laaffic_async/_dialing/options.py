@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypedDict, cast
 
 import attrs
 
 from .._core import validators as v
 from ..errors import RequestValidationError
 from .limits import positive_rate
+from .progress import BatchProgress
 
-__all__ = ["BatchOptions"]
+__all__ = ["BatchKeywords", "BatchOptions", "ProgressSink", "split_keywords"]
+
+#: Where a batch's running counts go: a BatchProgress to update, or a callback.
+ProgressSink = BatchProgress | Callable[[BatchProgress], object]
+
+#: The most requests one batch may keep in flight (a bound, not a recommendation).
+MAX_CONCURRENCY = v.DIAL_CONCURRENCY_MAX
+
+
+class BatchKeywords(TypedDict, total=False):
+    """The keywords of :meth:`AsyncClient.send_many` and :meth:`AsyncClient.batch`.
+
+    Declared once, here; defaults and rules live in :class:`BatchOptions` (a test keeps the
+    two in step). ``progress`` is not an option of the run but where its counts go.
+    """
+
+    concurrency: int
+    calls_per_second: float | None
+    retry_busy: bool
+    busy_timeout: float
+    busy_delay: float
+    one_per_account: bool
+    ordered: bool
+    lookahead: int | None
+    progress: ProgressSink | None
 
 
 def _non_negative(field: str, value: object) -> float:
@@ -46,7 +73,7 @@ class BatchOptions:
     lookahead: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        v.concurrency("concurrency", self.concurrency)
+        v.concurrency("concurrency", self.concurrency, MAX_CONCURRENCY)
         if self.calls_per_second is not None:
             positive_rate("calls_per_second", self.calls_per_second)
         _boolean("retry_busy", self.retry_busy)
@@ -77,3 +104,10 @@ class BatchOptions:
                 "cap it silently; pass AsyncClient(max_connections=...) or concurrency=...",
                 self.concurrency,
             )
+
+
+def split_keywords(options: BatchKeywords) -> tuple[BatchOptions, ProgressSink | None]:
+    """The validated :class:`BatchOptions` of ``options``, and where progress goes."""
+    rest = dict(options)
+    progress = cast("ProgressSink | None", rest.pop("progress", None))
+    return BatchOptions(**cast(Any, rest)), progress

@@ -31,8 +31,8 @@ EOF right before it is reused; it expires ``KEEPALIVE_MARGIN`` seconds before th
 advertised ``Keep-Alive: timeout=N`` (or after ``keepalive_expiry``, whichever is first); the
 newest idle connection is reused first; and one holding bytes nobody asked for (sent after a
 complete answer) is closed, never reused, since those bytes would be read as the next
-request's answer. HTTP/2 is not supported; proxies are routed by ``HttpStack`` to httpx's own
-proxy transport.
+request's answer. HTTP/2 is not supported; ``stack.build_session`` routes proxied origins to
+httpx's own proxy transport.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def _raise_mapped(exc: Exception) -> None:
 
 def _readable(sock: Any) -> bool:
     """An idle HTTP/1.1 socket with something to read can only be at EOF (or garbage)."""
+    if isinstance(sock, httpcore.AsyncNetworkStream):  # no socket: the stream knows
+        return bool(sock.get_extra_info("is_readable"))
     try:
         fd = sock.fileno()
     except (AttributeError, OSError):
@@ -160,6 +162,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         connect_timeout: float | None = 15.0,
         keepalive_expiry: float = 5.0,
         max_response_size: int = MAX_RESPONSE_SIZE,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -171,6 +174,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._pools: dict[tuple[bytes, bytes, int], _Pool] = {}
         self._closed = False
+        # None: TCP through httpcore's backend for the running event loop. The sandbox's
+        # in-memory network plugs in here, so tests run this very pool.
+        self._network = network_backend
 
     def pool_stats(self) -> dict[str, PoolStats]:
         """Per origin (``"http://host:port"``): open connections, idle ones, waiting requests."""
@@ -344,7 +350,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         timeout = timeouts.get("connect")
         origin = request.url.origin
         host = origin.host.decode("ascii")
-        stream = await _network_backend().connect_tcp(host, origin.port, timeout=timeout)
+        network = self._network or _network_backend()
+        stream = await network.connect_tcp(host, origin.port, timeout=timeout)
         try:
             if origin.scheme == b"https":
                 sni = request.extensions.get("sni_hostname") or host
@@ -361,7 +368,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await stream.aclose()
             raise
         conn = _Conn(origin=origin, stream=stream)
-        pool.live[conn] = stream.get_extra_info("socket")
+        pool.live[conn] = stream.get_extra_info("socket") or stream
         return conn
 
     async def _release(self, pool: _Pool, conn: _Conn, keepalive: float | None = None) -> None:

@@ -1,51 +1,50 @@
-"""HttpStack: which connection pool carries an AsyncClient's requests, and the one send call.
+"""Which session carries an AsyncClient's requests, chosen once per client.
 
-Chosen once per client. The retry rules in ``AsyncClient.request`` see only
-``exchange()``'s answer, ``(status, body, headers)``, or one of httpx's exceptions, whatever
-sends the bytes:
+The retry rules in :class:`~laaffic_async._io.caller.Caller` see only a
+:class:`~laaffic_async._io.session.Session`'s answer, ``(status, body, headers)``, or one of
+httpx's exceptions, whatever sends the bytes:
 
-* ``transport=`` or ``http_client=`` from the caller (the test seam): always used, through
-  httpx;
+* ``http_client=`` from the caller: used as it is (the SDK neither configures nor closes it);
+* ``transport=`` from the caller: an httpx transport, used through an ``httpx.AsyncClient``
+  the SDK owns; the sandbox's ``SandboxTransport`` is the exception: the default pool
+  connects through its in-memory network instead, so tests run the production path;
 * ``"pooled"`` (default): ``PooledTransport``, asyncio and trio; httpcore's own pool spends
   CPU per request that grows with connections and waiters (5-17 ms at 100-200 in flight, see
   ``pool.py``), ours stays O(1);
 * ``"aiohttp"`` (the ``fast`` extra): ``AiohttpTransport``, asyncio only;
-* ``"httpx"``: httpcore's own pool, with its keep-alive limit equal to the pool size
-  (``StockTransport``: it closes a connection holding bytes past its answer).
+* ``"httpx"``: httpcore's own pool (``StockTransport``), keep-alive limit = the pool size.
 
-With the first two, API calls skip httpx's client layer (``exchange()`` on the transport):
-its URL, header, request and response models cost about 0.13 ms per request, as much as a
-whole aiohttp request. httpx is kept over the same pool for streamed downloads, and carries
-every request that goes through a proxy (``proxy=`` or, with ``trust_env``, the
-``HTTP(S)_PROXY``/``NO_PROXY`` variables, with httpx's own rules), so every backend honours
-proxies the same way.
-
-Every backend reads answers the same way (``compression.py``): the same ``Accept-Encoding``,
-the same size cap, the same decoding errors, the same per-attempt deadline.
+The first of our own two skips httpx's client layer (its URL, header, request and response
+models cost about 0.13 ms per request, as much as a whole aiohttp request). When a proxy
+applies (``proxy=`` or, with ``trust_env``, the ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``
+variables, read with httpx's own rules) the chosen transport is used through an
+``httpx.AsyncClient`` whose mounts send proxied origins to httpx's proxy transport, so every
+backend honours proxies the same way. Every session reads answers the same way
+(``compression.py``): one ``Accept-Encoding``, one size cap, one per-attempt deadline.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
 from typing import Literal
 
-import anyio
 import attrs
+import httpcore
 import httpx
 from httpx._utils import get_environment_proxies
 
 from .._version import __version__
 from ..errors import RequestValidationError
 from .aiohttp import AiohttpTransport
-from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed, read_capped
-from .failures import described
+from .compression import MAX_RESPONSE_SIZE
 from .pool import PooledTransport
+from .session import DirectSession, HttpxSession, Session, timeouts
 from .stock import StockTransport
 from .tls import Verify, ssl_context
 
-__all__ = ["Backend", "HttpOptions", "HttpStack"]
+__all__ = ["USER_AGENT", "Backend", "HttpOptions", "build_session"]
 
+#: The values ``AsyncClient(http_backend=...)`` accepts.
 Backend = Literal["pooled", "aiohttp", "httpx"]
 
 #: Sent on every request of a client the SDK builds, whatever path carries it.
@@ -71,158 +70,124 @@ class HttpOptions:
             raise RequestValidationError("max_response_size", "must be an integer >= 1024", size)
 
 
-def _timeouts(timeout: float | httpx.Timeout) -> dict[str, float | None]:
-    """httpx's four timeouts plus ``total``: the deadline for an attempt once connected."""
-    spec: dict[str, float | None] = dict(httpx.Timeout(timeout).as_dict())
-    spec["total"] = spec["read"]
-    return spec
-
-
-@attrs.define
-class HttpStack:
-    """The httpx client (owned or the caller's), and our transport when calls go to it direct."""
-
-    http: httpx.AsyncClient
-    timeout: Mapping[str, float | None]
-    owned: bool
-    #: The pool size ``send_many`` checks its concurrency against (None: the caller's pool).
-    pool_size: int | None
-    direct: PooledTransport | AiohttpTransport | None = None
-    max_response_size: int = MAX_RESPONSE_SIZE
-    _routes: dict[str, bool] = attrs.field(factory=dict)
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        backend: Backend,
-        max_connections: int,
-        timeout: float | httpx.Timeout,
-        transport: httpx.AsyncBaseTransport | None,
-        http_client: httpx.AsyncClient | None,
-        options: HttpOptions | None = None,
-    ) -> HttpStack:
-        options = options or HttpOptions()
-        spec = _timeouts(timeout)
-        limit = options.max_response_size
-        if http_client is not None:
-            return cls(http_client, spec, owned=False, pool_size=None, max_response_size=limit)
-        if transport is not None:
-            if options.proxy is not None:
-                raise RequestValidationError(
-                    "proxy", "cannot be combined with transport= (the transport is used as is)"
-                )
-            # The caller's transport is the test seam: used as given, no proxy from the env.
-            http = httpx.AsyncClient(
-                transport=transport,
-                timeout=timeout,
-                headers={"User-Agent": USER_AGENT},
-                trust_env=False,
-            )
-            return cls(http, spec, owned=True, pool_size=None, max_response_size=limit)
-        context = ssl_context(options.verify)
-        chosen = _default_transport(backend, max_connections, context, options)
-        limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=options.keepalive_expiry,
+def build_session(
+    *,
+    backend: Backend,
+    max_connections: int,
+    timeout: float | httpx.Timeout,
+    transport: httpx.AsyncBaseTransport | None,
+    http_client: httpx.AsyncClient | None,
+    options: HttpOptions | None = None,
+) -> Session:
+    """The session for an AsyncClient's arguments (see the module docstring)."""
+    if backend not in ("pooled", "aiohttp", "httpx"):
+        raise RequestValidationError(
+            "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
         )
-        # httpx reads the proxy variables only when it builds the transport itself, so they
-        # are mounted here, with httpx's own parsing (NO_PROXY included).
-        mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
-        if options.trust_env and options.proxy is None:
-            for pattern, url in get_environment_proxies().items():
-                mounts[pattern] = None if url is None else _proxy_transport(url, context, limits)
-        try:
-            http = httpx.AsyncClient(
-                transport=chosen,
-                mounts=mounts,
-                timeout=timeout,
-                headers={"User-Agent": USER_AGENT},
-                verify=context,
-                proxy=options.proxy,
-                trust_env=options.trust_env,
-                limits=limits,
-            )
-        except (ValueError, TypeError, ImportError) as exc:
+    options = options or HttpOptions()
+    spec = timeouts(timeout)
+    limit = options.max_response_size
+    if http_client is not None:
+        return HttpxSession(http_client, owned=False, timeout=spec, max_response_size=limit)
+    network = _network_of(transport)
+    if transport is not None and not (network is not None and backend == "pooled"):
+        if options.proxy is not None:
             raise RequestValidationError(
-                "proxy", f"cannot be used ({exc})", _safe_proxy(options.proxy)
-            ) from exc
-        direct = chosen if isinstance(chosen, (PooledTransport, AiohttpTransport)) else None
-        return cls(
-            http,
-            spec,
-            owned=True,
-            pool_size=max_connections,
-            direct=direct,
+                "proxy", "cannot be combined with transport= (the transport is used as is)"
+            )
+        http = _owned_client(transport, timeout)
+        return HttpxSession(http, owned=True, timeout=spec, max_response_size=limit)
+    context = ssl_context(options.verify)
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=options.keepalive_expiry,
+    )
+    chosen: PooledTransport | AiohttpTransport | StockTransport
+    if backend == "httpx":
+        chosen = StockTransport(limits=limits, verify=context)
+    elif backend == "aiohttp":
+        chosen = AiohttpTransport(
+            max_connections=max_connections,
+            verify=context,
+            keepalive_expiry=options.keepalive_expiry,
             max_response_size=limit,
         )
+    else:
+        chosen = PooledTransport(
+            max_connections=max_connections,
+            verify=context,
+            keepalive_expiry=options.keepalive_expiry,
+            max_response_size=limit,
+            network_backend=network,
+        )
+    proxied = network is None and (options.proxy is not None or _env_mounts(options))
+    if isinstance(chosen, StockTransport) or proxied:
+        http = _owned_client(chosen, timeout, options, context, limits)
+        return HttpxSession(
+            http, owned=True, pool_size=max_connections, timeout=spec, max_response_size=limit
+        )
+    return DirectSession(chosen, spec, pool_size=max_connections)
 
-    def _direct_for(self, url: str) -> PooledTransport | AiohttpTransport | None:
-        """Our transport, unless a proxy (explicit or from the environment) serves ``url``."""
-        direct = self.direct
-        if direct is None:
-            return None
-        routed = self._routes.get(url)
-        if routed is None:
-            if len(self._routes) > 256:
-                self._routes.clear()
-            chosen = self.http._transport_for_url(httpx.URL(url))
-            routed = self._routes[url] = chosen is direct
-        return direct if routed else None
 
-    async def exchange(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes | None,
-        params: tuple[tuple[str, str], ...],
-        headers: Mapping[str, str],
-    ) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send one request, read the whole answer: ``(status, body, headers)``."""
-        try:
-            direct = self._direct_for(url)
-            if direct is not None:
-                headers = {**headers, "User-Agent": USER_AGENT}
-                return await direct.exchange(
-                    method, url, content=body, params=params, headers=headers, timeout=self.timeout
-                )
-            return await self._through_httpx(method, url, body, params, headers)
-        except httpx.TransportError as exc:
-            text = described(exc)
-            if text != str(exc):  # an empty message, or one quoting a link's query
-                raise type(exc)(text) from exc
-            raise
+def _env_mounts(options: HttpOptions) -> dict[str, str | None]:
+    """The proxy variables, when ``trust_env`` and no explicit proxy: httpx's own parsing."""
+    if not options.trust_env or options.proxy is not None:
+        return {}
+    return get_environment_proxies()
 
-    async def _through_httpx(
-        self,
-        method: str,
-        url: str,
-        body: bytes | None,
-        params: tuple[tuple[str, str], ...],
-        headers: Mapping[str, str],
-    ) -> tuple[int, bytes, Mapping[str, str]]:
-        spec = self.timeout
-        total = spec.get("total")
-        # httpx bounds waiting for a connection and connecting itself: the deadline for the
-        # answer starts after both, as on the direct paths.
-        deadline = None if total is None else total + (spec["pool"] or 0) + (spec["connect"] or 0)
-        headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}
-        with anyio.move_on_after(deadline) as scope:
-            async with self.http.stream(
-                method, url, content=body, params=params or None, headers=headers
-            ) as response:
-                raw = await read_capped(response.aiter_raw(), self.max_response_size)
-        if scope.cancelled_caught:
-            raise httpx.ReadTimeout(f"no complete answer within {total} s")
-        body = decompressed(raw, response.headers.get("content-encoding"), self.max_response_size)
-        return response.status_code, body, response.headers
 
-    async def aclose(self) -> None:
-        """Close the pooled connections, unless the caller owns the httpx client."""
-        if self.owned:
-            await self.http.aclose()
+def _network_of(transport: object) -> httpcore.AsyncNetworkBackend | None:
+    """The in-memory network of a sandbox transport, unless a subclass overrides its answers.
+
+    A subclass that overrides ``handle_async_request`` exists to change what the client
+    sees, so it is used through httpx where its override runs.
+    """
+    network = getattr(transport, "network", None)
+    handler = getattr(type(transport), "handle_async_request", None)
+    if isinstance(network, httpcore.AsyncNetworkBackend) and getattr(
+        handler, "answers_like_network", False
+    ):
+        return network
+    return None
+
+
+def _owned_client(
+    transport: httpx.AsyncBaseTransport,
+    timeout: float | httpx.Timeout,
+    options: HttpOptions | None = None,
+    context: ssl.SSLContext | None = None,
+    limits: httpx.Limits | None = None,
+) -> httpx.AsyncClient:
+    if options is None or context is None or limits is None:
+        # The caller's transport is the test seam: used as given, no proxy from the env.
+        return httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+        )
+    # httpx reads the proxy variables only when it builds the transport itself, so they are
+    # mounted here (None: NO_PROXY, the main transport).
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: None if url is None else _proxy_transport(url, context, limits)
+        for pattern, url in _env_mounts(options).items()
+    }
+    try:
+        return httpx.AsyncClient(
+            transport=transport,
+            mounts=mounts,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
+            verify=context,
+            proxy=options.proxy,
+            trust_env=options.trust_env,
+            limits=limits,
+        )
+    except (ValueError, TypeError, ImportError) as exc:
+        raise RequestValidationError(
+            "proxy", f"cannot be used ({exc})", _safe_proxy(options.proxy)
+        ) from exc
 
 
 def _proxy_transport(
@@ -245,26 +210,3 @@ def _safe_proxy(proxy: str | httpx.URL | None) -> str | None:
     except httpx.InvalidURL:
         return "<not a URL>"
     return str(url.copy_with(password=None)) if url.password else str(url)
-
-
-def _default_transport(
-    backend: str, max_connections: int, context: ssl.SSLContext, options: HttpOptions
-) -> httpx.AsyncBaseTransport:
-    if backend in ("pooled", "aiohttp"):
-        kind = PooledTransport if backend == "pooled" else AiohttpTransport
-        return kind(
-            max_connections=max_connections,
-            verify=context,
-            keepalive_expiry=options.keepalive_expiry,
-            max_response_size=options.max_response_size,
-        )
-    if backend == "httpx":
-        limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=options.keepalive_expiry,
-        )
-        return StockTransport(limits=limits, verify=context)
-    raise RequestValidationError(
-        "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
-    )
