@@ -34,7 +34,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import anyio
-import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -221,9 +220,14 @@ class Batch:
         if not self._started:
             raise RuntimeError("iterate a batch inside `async with client.batch(...) as outcomes:`")
         try:
-            return await _receive(self._outcomes, self._scope)
+            outcome = await _receive(self._outcomes, self._scope)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             pass
+        else:
+            # The call's window slot frees when its outcome is taken, not when buffered: at
+            # most `lookahead` calls are read and not yet handed to the consumer.
+            self._window.release()
+            return outcome
         if self.error is not None and not self._stopped:
             error, self.error = self.error, None
             raise error
@@ -283,13 +287,14 @@ class Batch:
                     await iterator.aclose()
 
     async def _acquire_window(self) -> None:
-        # As _receive: acquire() yields to the loop even when a slot is free. Ordered batches
-        # keep the yield: the consumer takes each outcome before the next call is read.
-        if not (self.options.ordered or self._scope.cancel_called):
+        # As _receive: acquire() yields to the loop even when a slot is free.
+        if not self._scope.cancel_called:
             try:
-                return self._window.acquire_nowait()
+                self._window.acquire_nowait()
             except anyio.WouldBlock:
                 pass
+            else:
+                return
         await self._window.acquire()
 
     def _submit(self, call: object) -> None:
@@ -405,8 +410,6 @@ class Batch:
             # The consumer went away: nobody can learn of further outcomes.
             self._stopped = True
             self._scope.cancel()
-            return
-        self._window.release()
 
     async def _reorder(self) -> None:
         waiting: dict[int, CallOutcome] = {}
@@ -414,9 +417,6 @@ class Batch:
         async for index, outcome in self._done_out:
             waiting[index] = outcome
             while expected in waiting:
-                # Let the consumer take each outcome before the next frees a window slot, so
-                # the calls read ahead stay within `lookahead` (+1 in hand) as it watches.
-                await anyio.lowlevel.checkpoint()
                 await self._deliver(waiting.pop(expected))
                 expected += 1
 

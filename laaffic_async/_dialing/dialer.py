@@ -23,7 +23,10 @@ class Dialer:
     async def place(self, call: Call) -> PlacedCall:
         """Place ``call``; see :meth:`AsyncClient.send_sip <laaffic_async.AsyncClient.send_sip>`."""
         request = send_sip_request(call, self.caller.app_id)
-        async with self.limits:
+        if self.limits.active:
+            async with self.limits:
+                data = await self.caller.request(request)
+        else:  # no limits: skip entering them (two coroutines per call)
             data = await self.caller.request(request)
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
