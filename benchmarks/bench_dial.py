@@ -420,8 +420,10 @@ async def sdk_send_many(
     * The default install's remaining gap is httpcore's HTTP/1.1 connection and h11 (header
       validation, event objects) under ``PooledTransport``: about 70% of its CPU. The loop
       passes above were a smaller share there, so it moved less (about 0.35x to 0.37x of
-      plain aiohttp by CPU, 10x the httpx worker loop); trio runs the same path at the same
-      cost per call.
+      plain aiohttp by CPU, 9-10x the httpx worker loop's calls/s); trio runs the same path
+      for no more CPU per call (2.1x plain aiohttp's at 200, asyncio 2.6x, same run).
+    * With ``opentelemetry-api`` installed and no provider, the per-attempt hooks are about
+      5% of the fast extra's profiled CPU (a non-recording span per attempt).
     """
     from laaffic_async import AsyncClient, Call
 
