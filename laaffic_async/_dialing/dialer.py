@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
-from .._core.requests import ApiRequest, send_sip_request
+from .._core.requests import send_sip_request
 from .._io.caller import Caller
 from ..errors import OutcomeUnknownError
 from ..models import Call, PlacedCall
@@ -36,23 +34,23 @@ class Dialer:
     async def send(self, call: Call) -> PlacedCall:
         """:meth:`place` without reporting the outcome: what a batch sends, since it reports
         each call's outcome itself (after its -68 retries)."""
+        if not self.limits.active:  # none set: entering them would cost two coroutines a call
+            return await self.place_now(call)
+        async with self.limits:
+            return await self.place_now(call)
+
+    async def place_now(self, call: Call) -> PlacedCall:
+        """:meth:`send` for a caller already inside ``limits`` (a journal marks calls there)."""
+        instrument = self.caller.instrumentation
         request = send_sip_request(call, self.caller.app_id)
-        if self.limits.active:
-            async with self.limits:
-                data = await self._dial(request)
-        else:  # no limits set: entering them would cost two coroutines a call
-            data = await self._dial(request)
+        instrument.dial_started()
+        try:
+            data = await self.caller.request(request)
+        finally:
+            instrument.dial_ended()
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(
                 f"success without a voice id: {data!r}", endpoint=request.endpoint, request=call
             )
         return PlacedCall(voice_id=str(data), call=request.subject)  # type: ignore[arg-type]
-
-    async def _dial(self, request: ApiRequest) -> Any:
-        instrument = self.caller.instrumentation
-        instrument.dial_started()
-        try:
-            return await self.caller.request(request)
-        finally:
-            instrument.dial_ended()
