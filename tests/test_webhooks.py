@@ -103,8 +103,10 @@ async def test_redeliveries_are_dropped_even_when_concurrent(tmp_path: Path, dur
         ({"method": "PUT"}, 405),
         ({"path": "/wrong-token"}, 404),
         ({"path": "/"}, 404),
-        ({"client": ("198.51.100.9", 1)}, 403),
-        ({"client": None}, 403),
+        # A source outside allowed_ips gets a wrong token's answer, right token or not.
+        ({"client": ("198.51.100.9", 1)}, 404),
+        ({"client": ("198.51.100.9", 1), "path": "/wrong-token"}, 404),
+        ({"client": None}, 404),
         ({"body": b"{not json"}, 400),
         ({"body": b"\xff\xfe\x00"}, 400),
         ({"body": b'{"voiceId": NaN}'}, 400),
@@ -156,7 +158,7 @@ async def test_mounted_path_token_and_forwarded_source(tmp_path: Path) -> None:
             headers={"x-forwarded-for": "203.0.113.7, 192.0.2.1"},
         )  # fmt: skip
         await handler.wait_for(1)
-    assert (ok, forged) == (200, 403)
+    assert (ok, forged) == (200, 404)  # a wrong source gets a wrong token's answer
 
 
 async def test_a_sender_that_disconnects_mid_body_gets_nothing_delivered(tmp_path: Path) -> None:

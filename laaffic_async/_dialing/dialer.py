@@ -36,6 +36,8 @@ class Dialer:
     async def send(self, call: Call) -> PlacedCall:
         """:meth:`place` without reporting the outcome: what a batch sends, since it reports
         each call's outcome itself (after its -68 retries)."""
+        if not self.gate.active:  # none set: entering them would cost two coroutines a call
+            return await self.place_now(call)
         async with self.gate.admit(call.account):
             return await self.place_now(call)
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import anyio
 
+from .._core import validators as v
 from .._io.instrument import NOOP, Instrumentation
 from ..errors import RequestValidationError
 
@@ -44,6 +45,11 @@ class DialGate(Protocol):
     holds its share of the budgets (a slot, the account) until the block ends.
     """
 
+    @property
+    def active(self) -> bool:
+        """Whether admitting can ever wait (if not, a caller may skip :meth:`admit`)."""
+        ...
+
     def admit(self, account: str) -> AbstractAsyncContextManager[None]:
         """Wait until a request on ``account`` may be sent; hold its budget for the block."""
         ...
@@ -58,7 +64,7 @@ class ConcurrencyLimit:
     """
 
     def __init__(self, total: int) -> None:
-        self.total = positive_int("concurrency", total)
+        self.total = v.concurrency("concurrency", total, v.DIAL_CONCURRENCY_MAX)
         self._semaphore = anyio.Semaphore(self.total)
         self.in_use = 0
         #: The highest ``in_use`` seen, e.g. to check a limit is reached.

@@ -366,6 +366,11 @@ class FleetLimits:
         if not math.isfinite(self._interval_ms):
             raise RequestValidationError("calls_per_second", "too small", self.calls_per_second)
 
+    @property
+    def active(self) -> bool:
+        """Always: the fleet holds one request per account even without other budgets."""
+        return True
+
     @asynccontextmanager
     async def admit(self, account: str) -> AsyncIterator[None]:
         """Hold a fleet slot and ``account`` (from its booked start) for the block."""
