@@ -3,16 +3,14 @@
 A thin shell over :func:`~laaffic_async._cli.dialfile.read_dial_file` (rows in)
 and :meth:`AsyncClient.send_many` (calls out).  The file is read lazily, so
 its size does not matter; bad rows go to stderr with their line number and
-are never sent.  Exit codes: 0 every call placed; 1 a call failed, its
-outcome is unknown, or a row was bad; 2 bad usage (options, header,
-credentials); 130 interrupted (the outcomes known so far are written).
+are never sent.  Exit codes: see :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import anyio
 import click
@@ -23,26 +21,38 @@ from .._dialing.progress import BatchProgress
 from ..errors import RequestValidationError
 from ..models import Call
 from .common import client_from_options, credential_options, fail
-from .dialfile import BadRow, outcome_record, read_dial_file
+from .dialfile import BadRow, count_rows, outcome_record, read_dial_file
 
-__all__ = ["dial"]
+__all__ = ["EXIT_CODES", "dial"]
+
+#: What ``laaffic-async dial`` exits with (also in its --help and the README).
+EXIT_CODES = """\b
+Exit codes:
+  0    every call placed
+  1    a call failed or its outcome is unknown (see the JSON lines)
+  2    bad usage or input: an option, the credentials, the header, or any
+       bad row (reported on stderr with its line number; the other rows
+       are still dialed)
+  130  interrupted (the outcomes known so far are written)
+"""
 
 
-def _count_rows(source: IO[str]) -> int | None:
-    """Lines in a seekable file (for the bar's total), then rewind; None for a pipe."""
+def _count_rows(source: BinaryIO) -> int | None:
+    """Data rows of a seekable file (the bar's total), then rewind; None for a pipe."""
     try:
         if not source.seekable():
             return None
         start = source.tell()
-        total = sum(1 for _ in source)
+        total = count_rows(source)
         source.seek(start)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a bad header, reported when dialing
+        source.seek(start)
         return None
     return total
 
 
-@click.command()
-@click.argument("numbers_csv", type=click.File("r", encoding="utf-8-sig"))
+@click.command(epilog=EXIT_CODES)
+@click.argument("numbers_csv", type=click.File("rb"))
 @click.option("--account", default=None, help="Phone account for rows without their own.")
 @click.option("--display-num", default=None, help="Number shown to callees (rows may override).")
 @click.option(
@@ -65,10 +75,14 @@ def _count_rows(source: IO[str]) -> int | None:
     type=click.FloatRange(min=0),
     help="Seconds a call may wait for its busy account.",
 )
-@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Live progress bar on stderr when it is a terminal (the summary line is always printed).",
+)
 @credential_options
 def dial(
-    numbers_csv: IO[str],
+    numbers_csv: BinaryIO,
     account: str | None,
     display_num: str | None,
     concurrency: int,
@@ -87,14 +101,18 @@ def dial(
     calledInfo, displayNum by position.  Each line written has the row's
     line number and "outcome": placed (with voiceId), failed (nothing was
     dialed) or unknown (the call may have been placed: check the call
-    records before dialing it again).
+    records before dialing it again).  Bad rows (a field breaking the
+    sendSip rules, a line that is not UTF-8) are reported on stderr with
+    their line number and skipped.
     """
     console = Console(stderr=True)
+    # A bar drawn to a pipe or file is one last frame cut to 80 columns: terminals only.
+    progress = progress and console.is_terminal
     rows = read_dial_file(numbers_csv, account=account, display_num=display_num)
     counts = {"bad": 0, "calls": 0}
     lines: dict[int, int] = {}  # batch index -> file line, only while the call is pending
     stats = BatchProgress()
-    total = _count_rows(numbers_csv)
+    total = _count_rows(numbers_csv) if progress else None
     bar = Progress(
         TextColumn("dialing"),
         BarColumn(),
@@ -145,12 +163,15 @@ def dial(
             fail(str(exc), code=2)
         except KeyboardInterrupt:
             interrupted = True
-        # The line count included the header and blank lines: settle the bar on what ran.
+        # An interrupted run stops short of the file's rows: settle the bar on what ran.
         bar.update(task, total=stats.done + counts["bad"], completed=stats.done + counts["bad"])
-    console.print(_summary(stats, counts["bad"], final=True), highlight=False, soft_wrap=True)
+    # Plain text, never cut or wrapped to the console's width (a pipe gets 80 columns).
+    click.echo(_summary(stats, counts["bad"], final=True), err=True)
     if interrupted:
         raise SystemExit(130)
-    if stats.failed or stats.unknown or counts["bad"]:
+    if counts["bad"]:
+        raise SystemExit(2)
+    if stats.failed or stats.unknown:
         raise SystemExit(1)
 
 
