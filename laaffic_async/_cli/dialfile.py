@@ -1,8 +1,9 @@
 """The dial file: CSV rows in, :class:`Call` values (or bad rows) out; outcomes as JSON lines.
 
 Pure: it reads any iterable of lines, as bytes (a file opened in binary,
-stdin's buffer) or text (a list), and never opens, sleeps or sends anything, so ``laaffic-async dial`` is a thin shell
-over it and every rule here is tested without a server.
+stdin's buffer) or text (a list), and never opens, sleeps or sends
+anything, so ``laaffic-async dial`` is a thin shell over it and every rule
+here is tested without a server.
 
 Layout: a header row is recognised when its cells name known columns
 (``callee``, ``account``, ``calledInfo``, ``displayNum``, ``appId``, in any
