@@ -10,7 +10,34 @@ import click
 from .._client import AsyncClient
 from ..errors import RequestValidationError
 
+__all__ = ["EXIT_CODES", "client_from_options", "credential_options", "fail"]
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: What every command exits with: the epilog of each --help, and the README's table.
+EXIT_CODES = """\b
+Exit codes:
+  0    success (dial: every call placed)
+  1    a call failed or its outcome is unknown, or the API or network failed
+  2    bad usage or input: an option or its value, the credentials, a dial
+       file's header, or any bad row of it (reported on stderr with its line
+       number; the other rows are still dialed)
+  130  interrupted (dial: the outcomes known so far are written; records
+       export: run it again to resume)
+"""
+
+
+def _check_base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A base URL needs its scheme: without one httpx only says 'UnsupportedProtocol'."""
+    if value is None or value.startswith(("http://", "https://")):
+        return value
+    scheme = "http" if value.startswith(("127.", "localhost", "[::1]")) else "https"
+    raise click.BadParameter(
+        f"{value!r} has no http:// or https:// scheme; did you mean '{scheme}://{value}'?",
+        ctx,
+        param,
+    )
+
 
 _OPTIONS = (
     click.option("--api-key", envvar="LAAFFIC_API_KEY", help="API key [env: LAAFFIC_API_KEY]."),
@@ -25,6 +52,7 @@ _OPTIONS = (
     click.option(
         "--base-url",
         envvar="LAAFFIC_BASE_URL",
+        callback=_check_base_url,
         help="API root, e.g. https://api.laaffic.com/v3 [env: LAAFFIC_BASE_URL].",
     ),
 )

@@ -3,7 +3,7 @@
 A thin shell over :func:`~laaffic_async._cli.dialfile.read_dial_file` (rows in)
 and :meth:`AsyncClient.send_many` (calls out).  The file is read lazily, so
 its size does not matter; bad rows go to stderr with their line number and
-are never sent.  Exit codes: see :data:`EXIT_CODES`.
+are never sent.  Exit codes: :data:`~laaffic_async._cli.common.EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -20,21 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .._dialing.progress import BatchProgress
 from ..errors import RequestValidationError
 from ..models import Call
-from .common import client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail
 from .dialfile import BadRow, count_rows, outcome_record, read_dial_file
 
-__all__ = ["EXIT_CODES", "dial"]
-
-#: What ``laaffic-async dial`` exits with (also in its --help and the README).
-EXIT_CODES = """\b
-Exit codes:
-  0    every call placed
-  1    a call failed or its outcome is unknown (see the JSON lines)
-  2    bad usage or input: an option, the credentials, the header, or any
-       bad row (reported on stderr with its line number; the other rows
-       are still dialed)
-  130  interrupted (the outcomes known so far are written)
-"""
+__all__ = ["dial"]
 
 
 def _count_rows(source: BinaryIO) -> int | None:

@@ -2,7 +2,7 @@
 
 The command is a thin shell over :func:`laaffic_async._paging.export.export_records`
 (resumable, atomic); this module parses dates, shows progress and maps
-failures to exit codes (0 done, 1 the API or network failed, 2 bad input).
+failures to exit codes (:data:`~laaffic_async._cli.common.EXIT_CODES`).
 
 Dates: ``--since``/``--until`` take ISO-8601 times (``2026-10-01T08:00:00+08:00``,
 ``...Z``) or plain dates (``2026-10-01``).  A plain date, or a time without
@@ -40,7 +40,7 @@ from .._core.retry import RetryPolicy
 from .._paging.export import FORMATS, ExportResult, checkpoint_path, export_records
 from .._paging.records import RecordProgress
 from ..errors import LaafficError, RequestValidationError
-from .common import client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail
 
 __all__ = ["export", "parse_when", "records"]
 
@@ -110,7 +110,7 @@ def records() -> None:
     """Call records (voice/recordSipQuery): export a period of them to a file."""
 
 
-@records.command()
+@records.command(epilog=EXIT_CODES)
 @click.option(
     "--since",
     required=True,
