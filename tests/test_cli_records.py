@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from laaffic_async._cli.records import parse_when, records
-from laaffic_async._core.windows import slice_window
 from laaffic_async._core.converter import to_wire
+from laaffic_async._core.windows import slice_window
 from laaffic_async._paging.export import Checkpoint, checkpoint_path, load_checkpoint, part_path
 from laaffic_async.testing import Sandbox, seed_records, serve_in_thread
 
@@ -222,8 +222,11 @@ def test_a_window_too_old_names_the_option_and_the_value_as_typed(tmp_path: Path
     typed = (date.today() - timedelta(days=75)).isoformat()
     result = CliRunner().invoke(
         records,
-        ["export", "--since", typed, "--until", date.today().isoformat()]
-        + ["--out", str(tmp_path / "x.csv"), "--base-url", "http://127.0.0.1:9/v3", *CREDENTIALS],
+        [
+            *("export", "--since", typed, "--until", date.today().isoformat()),
+            *("--out", str(tmp_path / "x.csv"), "--base-url", "http://127.0.0.1:9/v3"),
+            *CREDENTIALS,
+        ],
     )
     assert result.exit_code == 2
     assert f"error: --since '{typed}' (" in result.stderr
