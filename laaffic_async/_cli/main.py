@@ -149,16 +149,20 @@ main.add_command(records)
 )
 @click.option(
     "--out",
-    default="demo-records.csv",
+    default=None,
     type=click.Path(dir_okay=False, writable=True),
-    help="CSV file the export writes.",
+    help="CSV file the export writes [default: demo-records.csv in a new temporary directory].",
 )
-def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, out: str) -> None:
+def demo(
+    calls: int, accounts: int, concurrency: int, history: int, days: int, out: str | None
+) -> None:
     """Dial, receive pushes and export records against the embedded sandbox.
 
     No credentials, no network: the sandbox runs in-process, its pushes go to a
-    receiver on 127.0.0.1, and the records land in a CSV file.
+    receiver on 127.0.0.1, and the records land in a CSV file (in a new
+    temporary directory unless --out names one); its path is printed.
     """
+    import tempfile
     from pathlib import Path
 
     from rich.console import Console
@@ -168,6 +172,11 @@ def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, o
     from .demo import DemoOptions, run_demo, summary_rows
 
     console = Console(stderr=True)
+    if out is None:
+        # Never a file in the current directory the user did not ask for.
+        out = str(Path(tempfile.mkdtemp(prefix="laaffic-async-demo-")) / "demo-records.csv")
+    elif Path(out).exists():
+        click.echo(f"{out} exists: the export replaces it", err=True)
     options = DemoOptions(calls, accounts, concurrency, history, days, Path(out))
     labels = {
         "dial": "dialing (send_many)",
@@ -196,3 +205,4 @@ def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, o
     for label, value in summary_rows(summary):
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)
+    click.echo(f"records written to {summary.out}", err=True)
