@@ -79,8 +79,8 @@ class AsyncClient:
     """An asyncio (and trio) client for the Laaffic voice API.
 
     One instance is meant to be shared by every task of a process: it holds
-    one pooled ``httpx.AsyncClient`` with keep-alive connections.  Use it as
-    an async context manager, or call :meth:`aclose` when done::
+    one pool of keep-alive connections.  Use it as an async context manager,
+    or call :meth:`aclose` when done::
 
         async with AsyncClient(api_key, api_secret, app_id="4luaKsL2") as client:
             call = await client.send_sip("932111111111", account="test_001")
@@ -105,8 +105,11 @@ class AsyncClient:
     ``httpx.ASGITransport(app=Sandbox())`` to talk to the emulator in-process.
     ``http_backend`` picks what carries the requests when neither is given:
     ``"pooled"`` (default, our O(1) pool, asyncio and trio), ``"aiohttp"``
-    (the ``fast`` extra, asyncio only, fastest) or ``"httpx"`` (httpcore's
-    own pool); the first two skip httpx's client layer (see ``_http.py``).
+    (the ``fast`` extra, asyncio only, fastest) or ``"httpx"`` (httpx's
+    ``AsyncClient`` over httpcore's pool).  With the first two, API calls go
+    straight through the pool, skipping httpx's client layer (about as
+    costly as a whole aiohttp request); recording downloads still use an
+    ``httpx.AsyncClient`` over the same pool.
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
     """
@@ -219,7 +222,10 @@ class AsyncClient:
         :class:`~laaffic_async.errors.ApiError` subclass when the platform
         refuses (``SipBusyError`` when the account is on a call), and
         :class:`~laaffic_async.errors.OutcomeUnknownError` when the call may
-        or may not have been placed.
+        or may not have been placed, and
+        :class:`~laaffic_async.errors.TransportError` when the request
+        provably never reached the server (connect failure, pool timeout)
+        on every attempt the client's retry policy allows.
         """
         call = Call(
             callee=callee,
@@ -262,7 +268,9 @@ class AsyncClient:
         ``concurrency`` caps requests in flight (at most ``max_connections``),
         ``calls_per_second`` their start rate, ``one_per_account`` allows one per
         account; a -68 is retried with backoff for up to ``busy_timeout`` s.
-        A failed call is an outcome, never an exception.  Details: ``_batch.py``.
+        A failed call is an outcome, never an exception; one whose fate is
+        unknown carries :class:`~laaffic_async.errors.OutcomeUnknownError`
+        and is never retried (the README's "Dialing many calls" has the rest).
         Needs ``async with AsyncClient(...)``; for immediate cleanup on an early
         exit use :meth:`batch`.
         """
