@@ -15,13 +15,19 @@ from laaffic_async import (
     Call,
     CallOutcome,
     CallRecord,
+    DialLimits,
+    ExportResult,
+    HttpBackend,
     LaafficError,
     OutcomeUnknownError,
     PlacedCall,
     PushEvent,
+    PushStats,
     RecordPage,
     VoiceReport,
+    export_records,
 )
+from laaffic_async import PushReceiver as TopLevelPushReceiver
 from laaffic_async.testing import Sandbox, SandboxTransport
 from laaffic_async.webhooks import PushReceiver
 
@@ -57,3 +63,16 @@ async def on_push(event: PushEvent) -> None:
 
 
 receiver = PushReceiver(on_push, spool=None)
+
+
+async def exports(backend: HttpBackend = "pooled") -> None:
+    async with AsyncClient("key", "secret", http_backend=backend) as client:
+        limits: DialLimits = client.limits
+        end = datetime.now(UTC)
+        result: ExportResult = await export_records(client, end - timedelta(days=1), end, "x.csv")
+        rows: int = result.rows
+        del limits, rows
+
+
+top_level: TopLevelPushReceiver = receiver
+stats: PushStats = receiver.stats()
