@@ -138,7 +138,7 @@ def test_an_unknown_header_is_refused_before_dialing(
 ) -> None:
     result = run([write(tmp_path, "foo,bar\n932100000001,a\n")], sandbox_url)
     assert result.exit_code == 2
-    assert "header: names no known column" in result.stderr
+    assert "error: header 'foo,bar': names no known column" in result.stderr
     assert sum(sandbox.state.requests.values()) == 0
 
 

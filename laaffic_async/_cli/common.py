@@ -10,7 +10,7 @@ import click
 from .._client import AsyncClient
 from ..errors import RequestValidationError
 
-__all__ = ["EXIT_CODES", "client_from_options", "credential_options", "fail"]
+__all__ = ["EXIT_CODES", "client_from_options", "credential_options", "fail", "usage_error"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +77,30 @@ def client_from_options(options: Mapping[str, Any], **kwargs: Any) -> AsyncClien
         )
     except RequestValidationError as exc:
         fail(f"{exc}; pass --{exc.field.replace('_', '-')} or set the environment variable", 2)
+
+
+# Request fields a refusal may name, in the words of the command line that set them.
+_OPTION_FOR_FIELD = {
+    "callee": "CALLEE",
+    "account": "--account",
+    "displayNum": "--display-num",
+    "calledInfo": "--called-info",
+    "appId": "--app-id",
+    "strTime": "--since",
+    "endTime": "--until",
+    "sipGroupName": "--group",
+    "phoneName": "--phone",
+    "format": "--format",
+}
+
+
+def usage_error(exc: RequestValidationError) -> NoReturn:
+    """Exit 2 with a refusal in the user's words: the option and the value as typed."""
+    option = _OPTION_FOR_FIELD.get(exc.field)
+    if option is None:
+        fail(str(exc), code=2)
+    typed = f" {exc.value!r}" if isinstance(exc.value, str) else ""
+    fail(f"{option}{typed}: {exc.rule}", code=2)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -32,12 +32,14 @@ def _count_rows(source: BinaryIO) -> int | None:
         if not source.seekable():
             return None
         start = source.tell()
-        total = count_rows(source)
-        source.seek(start)
-    except (OSError, ValueError):  # ValueError: a bad header, reported when dialing
-        source.seek(start)
+    except OSError:
         return None
-    return total
+    try:
+        return count_rows(source)
+    except (OSError, ValueError):  # ValueError: a bad header, reported when dialing
+        return None
+    finally:
+        source.seek(start)
 
 
 @click.command(epilog=EXIT_CODES)
@@ -149,7 +151,8 @@ def dial(
         try:
             anyio.run(run)
         except RequestValidationError as exc:  # a bad header: no row of the file can be trusted
-            fail(str(exc), code=2)
+            cells = exc.value if isinstance(exc.value, list) else []
+            fail(f"header {','.join(map(str, cells))!r}: {exc.rule}", code=2)
         except KeyboardInterrupt:
             interrupted = True
         # An interrupted run stops short of the file's rows: settle the bar on what ran.

@@ -19,7 +19,7 @@ import click
 
 from .. import __version__
 from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError
-from .common import EXIT_CODES, client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail, usage_error
 from .dial import dial
 from .records import records
 
@@ -62,7 +62,7 @@ def call(
     try:
         result = anyio.run(run)
     except RequestValidationError as exc:
-        fail(str(exc), code=2)
+        usage_error(exc)
     except OutcomeUnknownError as exc:
         fail(f"{exc} - the call may have been placed; check the call records before retrying")
     except LaafficError as exc:

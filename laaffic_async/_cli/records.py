@@ -51,18 +51,10 @@ from .._paging.export import (
 )
 from .._paging.records import RecordProgress
 from ..errors import LaafficError, RequestValidationError
-from .common import EXIT_CODES, client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail, usage_error
 
 __all__ = ["export", "parse_when", "records"]
 
-# The request fields a refusal may name, in the options' words.
-_OPTIONS_BY_FIELD = {
-    "strTime": "--since",
-    "endTime": "--until",
-    "sipGroupName": "--group",
-    "phoneName": "--phone",
-    "format": "--format",
-}
 _PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A long export should ride out a blip: more, slower attempts than the client's default.
 _EXPORT_RETRY = RetryPolicy(attempts=8, base_delay=0.5, max_delay=15.0)
@@ -294,8 +286,7 @@ def export(
         try:
             result = anyio.run(run)
         except RequestValidationError as exc:
-            option = _OPTIONS_BY_FIELD.get(exc.field)
-            fail(f"{option}: {exc.rule}" if option else str(exc), code=2)
+            usage_error(exc)
         except KeyboardInterrupt:
             fail("interrupted: run the same command again to resume", code=130)
         except LaafficError as exc:
