@@ -29,7 +29,7 @@ Exit codes:
 
 def _check_base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A base URL needs its scheme: without one httpx only says 'UnsupportedProtocol'."""
-    if value is None or value.startswith(("http://", "https://")):
+    if value is None or value.lower().startswith(("http://", "https://")):
         return value
     scheme = "http" if value.startswith(("127.", "localhost", "[::1]")) else "https"
     raise click.BadParameter(
