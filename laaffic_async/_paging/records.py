@@ -25,7 +25,9 @@ from ..models import CallRecord, RecordPage
 from .walker import Fetch, PageLike, walk_pages
 
 if TYPE_CHECKING:
-    from .._client import AsyncClient
+    import anyio.abc
+
+    from .._io.caller import Caller
 
 __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
 
@@ -252,7 +254,7 @@ def _describe(owner: TimeSlice) -> str:
 
 
 async def fetch_page(
-    client: AsyncClient,
+    caller: Caller,
     start: datetime,
     end: datetime,
     *,
@@ -265,7 +267,7 @@ async def fetch_page(
     request = record_query_request(
         start, end, current=current, size=size, sip_group_name=sip_group_name, phone_name=phone_name
     )
-    data = await client.request(request)
+    data = await caller.request(request)
     try:
         return structure(data, RecordPage)
     except Exception as exc:
@@ -275,7 +277,8 @@ async def fetch_page(
 
 
 def stream(
-    client: AsyncClient,
+    caller: Caller,
+    task_group: Callable[[], anyio.abc.TaskGroup | None],
     start: datetime,
     end: datetime,
     *,
@@ -284,12 +287,13 @@ def stream(
     page_size: int,
     concurrency: int,
 ) -> RecordStream:
-    """``AsyncClient.records``: pages by ``client.record_page``, workers in its task group."""
+    """``AsyncClient.records``: pages through ``caller``, workers in ``task_group()``."""
 
     async def fetch(
         query_start: datetime, query_end: datetime, current: int, size: int
     ) -> RecordPage:
-        return await client.record_page(
+        return await fetch_page(
+            caller,
             query_start,
             query_end,
             current=current,
@@ -302,10 +306,10 @@ def stream(
         fetch,
         start,
         end,
-        now=client.now(),
+        now=caller.now(),
         page_size=page_size,
         concurrency=concurrency,
         sip_group_name=sip_group_name,
         phone_name=phone_name,
-        task_group=lambda: client._task_group,
+        task_group=task_group,
     )
