@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import anyio
 import anyio.abc
@@ -27,6 +27,7 @@ from ._dialing.batch import Batch, stream_outcomes
 from ._dialing.dialer import Dialer
 from ._dialing.limits import DialLimits, positive_int
 from ._dialing.options import BatchKeywords, split_keywords
+from ._io import instrument
 from ._io.caller import Caller
 from ._io.stack import Backend, build_session
 from ._paging import records as _records
@@ -34,6 +35,10 @@ from ._paging.records import RecordStream
 from .callcenter import CallCenter
 from .errors import RequestValidationError
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
 
@@ -90,6 +95,13 @@ class AsyncClient:
     ``httpx.AsyncClient`` over the same pool.
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
+
+    Observability: when ``opentelemetry-api`` is installed (the ``otel``
+    extra) every attempt, dial, batch and records() export is traced and
+    measured through ``tracer_provider`` and ``meter_provider`` (default: the
+    global ones, which record nothing until the application configures
+    OpenTelemetry); ``telemetry=False`` turns it off.  See the README's
+    "Observability" section for the spans and metrics.
     """
 
     def __init__(
@@ -107,6 +119,9 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        telemetry: bool = True,
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -118,8 +133,9 @@ class AsyncClient:
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
             raise RequestValidationError("max_connections", "must be a positive integer")
+        self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
         #: Limits every send_sip/place shares, from any task (None: unlimited).
-        self.limits = DialLimits(concurrency, calls_per_second)
+        self.limits = DialLimits(concurrency, calls_per_second, instrumentation=self._instrument)
         if concurrency is not None:
             # A pool smaller than the concurrency would silently cap it: grow the pool.
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
@@ -137,6 +153,7 @@ class AsyncClient:
             session=session,
             retry=retry or RetryPolicy(),
             app_id=app_id or _env("LAAFFIC_APP_ID"),
+            instrumentation=self._instrument,
         )
         self._dialer = Dialer(self._caller, self.limits)
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -270,7 +287,14 @@ class AsyncClient:
             raise RuntimeError(
                 "send_many()/batch() need the client entered: `async with AsyncClient(...) as c:`"
             )
-        return Batch(calls, self._dialer.place, settings, self._task_group, progress)
+        return Batch(
+            calls,
+            self._dialer.send,
+            settings,
+            self._task_group,
+            progress,
+            instrumentation=self._instrument,
+        )
 
     # -- call records ------------------------------------------------------------------------
 

@@ -76,3 +76,14 @@ async def exports(backend: HttpBackend = "pooled") -> None:
 
 top_level: TopLevelPushReceiver = receiver
 stats: PushStats = receiver.stats()
+
+
+def observed() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracing, metering = TracerProvider(), MeterProvider()
+    client = AsyncClient("key", "secret", tracer_provider=tracing, meter_provider=metering)
+    quiet = AsyncClient("key", "secret", telemetry=False)
+    pushes = PushReceiver(on_push, spool=None, tracer_provider=tracing, meter_provider=metering)
+    del client, quiet, pushes

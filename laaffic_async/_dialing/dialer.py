@@ -22,9 +22,26 @@ class Dialer:
 
     async def place(self, call: Call) -> PlacedCall:
         """Place ``call``; see :meth:`AsyncClient.send_sip <laaffic_async.AsyncClient.send_sip>`."""
+        instrument = self.caller.instrumentation
+        try:
+            placed = await self.send(call)
+        except BaseException as exc:
+            instrument.dial_outcome(exc)
+            raise
+        instrument.dial_outcome(None)
+        return placed
+
+    async def send(self, call: Call) -> PlacedCall:
+        """:meth:`place` without reporting the outcome: what a batch sends, since it reports
+        each call's outcome itself (after its -68 retries)."""
+        instrument = self.caller.instrumentation
         request = send_sip_request(call, self.caller.app_id)
         async with self.limits:
-            data = await self.caller.request(request)
+            instrument.dial_started()
+            try:
+                data = await self.caller.request(request)
+            finally:
+                instrument.dial_ended()
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.lowlevel
@@ -35,6 +36,7 @@ from .._core.retry import (
 from .._core.signing import signed_headers
 from ..errors import (
     HttpStatusError,
+    LaafficError,
     OutcomeUnknownError,
     RateLimitedError,
     ResponseFormatError,
@@ -42,6 +44,7 @@ from ..errors import (
     TransportError,
 )
 from ..models import Credentials
+from .instrument import NOOP, Attempt, Instrumentation
 from .session import Session
 from .stack import USER_AGENT
 
@@ -78,6 +81,8 @@ class Caller:
     app_id: str | None = None
     #: Seconds to add to the local clock to get the server's (learned from a -16 answer).
     clock_offset: float = 0.0
+    #: Traces and metrics of every attempt (and, through it, of every feature).
+    instrumentation: Instrumentation = NOOP
 
     def now(self) -> float:
         """The current time in unix seconds, corrected by the learned server offset."""
@@ -93,9 +98,11 @@ class Caller:
         # A checkpoint first: with an in-process transport nothing below may yield, and a
         # cancelled caller must still be able to stop here (trio is strict about it).
         await anyio.lowlevel.checkpoint()
+        url = self.base_url + request.endpoint
         return await self._attempts(
             request.endpoint,
-            lambda: self._api_attempt(request),
+            lambda headers, observed: self._api_attempt(request, url, headers, observed),
+            target=(request.method, url, request.route),
             dials=request.dials,
             subject=request.subject,
         )
@@ -108,17 +115,27 @@ class Caller:
         failures start again from the beginning, so ``sink`` must start afresh each time.
         """
 
-        async def attempt() -> None:
+        async def attempt(_: dict[str, str] | None, observed: Attempt) -> None:
             async with self.session.stream(
                 "GET", url, headers={"User-Agent": USER_AGENT}
             ) as response:
+                observed.answered(response.status_code)
                 if response.status_code != 200:
                     raise HttpStatusError(
                         response.status_code, endpoint=DOWNLOAD, body=await _error_text(response)
                     )
                 await sink(response)
 
-        await self._attempts(DOWNLOAD, attempt, dials=False, judge=after_download_error)
+        # Traced without the link's query (a credential), and unsigned: no trace headers either.
+        bare = urlsplit(url)._replace(query="", fragment="").geturl()
+        await self._attempts(
+            DOWNLOAD,
+            attempt,
+            target=("GET", bare, DOWNLOAD),
+            signed=False,
+            dials=False,
+            judge=after_download_error,
+        )
 
     def headers(self) -> dict[str, str]:
         """Fresh signed headers for one attempt."""
@@ -126,14 +143,13 @@ class Caller:
         headers["User-Agent"] = USER_AGENT
         return headers
 
-    async def _api_attempt(self, request: ApiRequest) -> Any:
+    async def _api_attempt(
+        self, request: ApiRequest, url: str, headers: dict[str, str] | None, observed: Attempt
+    ) -> Any:
         status, content, answer_headers = await self.session.exchange(
-            request.method,
-            self.base_url + request.endpoint,
-            content=request.body,
-            params=request.params,
-            headers=self.headers(),
+            request.method, url, content=request.body, params=request.params, headers=headers or {}
         )
+        observed.answered(status)
         try:
             return decode(request.endpoint, status, content)
         except TimestampExpiredError as exc:
@@ -145,22 +161,34 @@ class Caller:
     async def _attempts(
         self,
         label: str,
-        attempt: Callable[[], Awaitable[T]],
+        attempt: Callable[[dict[str, str] | None, Attempt], Awaitable[T]],
         *,
+        target: tuple[str, str, str],
         dials: bool,
+        signed: bool = True,
         subject: object = None,
         judge: Callable[..., Verdict] = after_answer_error,
     ) -> T:
-        """The single retry loop: every endpoint and every download goes through it."""
+        """The single retry loop: every endpoint and every download goes through it.
+
+        ``attempt(headers, observed)`` makes one try with fresh signed headers (``None`` when
+        not ``signed``); ``target`` is ``(method, url without query, endpoint template)``.
+        Each try is one span and one duration, ended here with the verdict on it.
+        """
+        method, url, route = target
         number = 0
         resigned = False
         while True:
             number += 1
+            headers = self.headers() if signed else None
+            # Before sending: the hook injects the trace context into the headers.
+            observed = self.instrumentation.attempt(method, url, route, number, headers)
             try:
-                return await attempt()
+                result = await attempt(headers, observed)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 verdict = after_transport_failure(self.retry, number, sent=sent, dials=dials)
+                observed.end(exc, "transport" if verdict is Verdict.RETRY else None)
                 if verdict is Verdict.RETRY:
                     await self._pause(number, label, exc)
                     continue
@@ -170,6 +198,7 @@ class Caller:
                     raise OutcomeUnknownError(message, endpoint=label, request=subject) from exc
                 raise TransportError(message, endpoint=label) from exc
             except _ClockSkew as skew:
+                observed.end(skew.error, None if resigned else "timestamp_expired")
                 if resigned:
                     raise skew.error from None
                 # -16 says the request did not run; sign again with the server's time.
@@ -178,11 +207,18 @@ class Caller:
                 log.warning("%s: timestamp refused; clock offset now %+.0f s", label, skew.offset)
             except (HttpStatusError, ResponseFormatError, RateLimitedError) as exc:
                 verdict = judge(self.retry, number, exc, dials=dials)
+                observed.end(exc, _retry_reason(exc) if verdict is Verdict.RETRY else None)
                 if verdict is Verdict.UNKNOWN:
                     raise OutcomeUnknownError(str(exc), endpoint=label, request=subject) from exc
                 if verdict is Verdict.RAISE:
                     raise
                 await self._pause(number, label, exc)
+            except BaseException as exc:
+                observed.end(exc)
+                raise
+            else:
+                observed.end()
+                return result
 
     async def _pause(self, attempt: int, label: str, exc: Exception) -> None:
         delay = backoff_delay(self.retry, attempt, random.random())
@@ -192,6 +228,15 @@ class Caller:
     async def aclose(self) -> None:
         """Close the session's connections (unless the caller owns them)."""
         await self.session.aclose()
+
+
+def _retry_reason(exc: LaafficError) -> str:
+    """What a retried attempt's span says went wrong (a class of failure, never a message)."""
+    if isinstance(exc, HttpStatusError):
+        return "http_status"
+    if isinstance(exc, RateLimitedError):
+        return "rate_limited"
+    return "response_format"
 
 
 async def _error_text(response: httpx.Response) -> str:

@@ -20,6 +20,7 @@ from .._core.converter import structure
 from .._core.paging import OrderTracker
 from .._core.requests import record_query_request
 from .._core.windows import TimeSlice, check_window, slice_window
+from .._io.instrument import NOOP, Instrumentation, Operation
 from ..errors import ApiError, ResponseFormatError
 from ..models import CallRecord, RecordPage
 from .walker import Fetch, PageLike, walk_pages
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from .._io.caller import Caller
 
 __all__ = ["FetchRecords", "RecordBatch", "RecordProgress", "RecordStream"]
+
+# The RecordProgress counts an export's span carries when it ends.
+_COUNTED = ("records", "requests", "total", "slices_done")
 
 #: ``fetch(strTime, endTime, current, size)``: one raw recordSipQuery page.
 FetchRecords = Callable[[datetime, datetime, int, int], Awaitable[RecordPage]]
@@ -147,6 +151,7 @@ class RecordStream:
         sip_group_name: str | None = None,
         phone_name: str | None = None,
         task_group: Callable[[], TaskGroup | None] | None = None,
+        instrumentation: Instrumentation = NOOP,
     ) -> None:
         window = check_window(start, end, now)
         self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
@@ -163,6 +168,7 @@ class RecordStream:
         self.slices: tuple[TimeSlice, ...] = tuple(slice_window(*window))
         self.progress = RecordProgress(slices=len(self.slices))
         self._fetch = fetch
+        self._instrument = instrumentation
         # Asked at each iteration: the client may be entered after records() was called.
         self._task_group = task_group or (lambda: None)
 
@@ -190,7 +196,18 @@ class RecordStream:
         batch has ``last`` set, so a caller can checkpoint per slice.
         """
         self.progress = progress = RecordProgress(slices=len(self.slices))
-        sources: list[Fetch[CallRecord]] = [self._slice_fetch(s, progress) for s in self.slices]
+        instrument = self._instrument
+        # Never made current here: this generator yields to its consumer; each fetch makes it
+        # current around its own request instead (see _slice_fetch).
+        span = instrument.operation(
+            "laaffic.records",
+            {
+                "laaffic.records.slices": len(self.slices),
+                "laaffic.records.page_size": self.page_size,
+                "laaffic.records.concurrency": self.concurrency,
+            },
+        )
+        sources = [self._slice_fetch(s, progress, span) for s in self.slices]
         chunks = walk_pages(
             sources,
             size=self.page_size,
@@ -202,23 +219,35 @@ class RecordStream:
             describe=lambda index: _describe(self.slices[index]),
             task_group=self._task_group(),
         )
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                owner = self.slices[chunk.source]
-                kept = _owned(owner, chunk.records)
-                progress.records += len(kept)
-                if chunk.last:
-                    progress.slices_done += 1
-                yield RecordBatch(owner, chunk.number, chunk.count, chunk.total, kept)
+        error: BaseException | None = None
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    owner = self.slices[chunk.source]
+                    kept = _owned(owner, chunk.records)
+                    progress.records += len(kept)
+                    instrument.records_exported(len(kept))
+                    if chunk.last:
+                        progress.slices_done += 1
+                    yield RecordBatch(owner, chunk.number, chunk.count, chunk.total, kept)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            counts = {f"laaffic.records.{name}": getattr(progress, name) for name in _COUNTED}
+            span.end(counts, error)
 
-    def _slice_fetch(self, owner: TimeSlice, progress: RecordProgress) -> Fetch[CallRecord]:
+    def _slice_fetch(
+        self, owner: TimeSlice, progress: RecordProgress, span: Operation
+    ) -> Fetch[CallRecord]:
         seen = False
 
         async def fetch(current: int, size: int) -> PageLike[CallRecord]:
             nonlocal seen
             progress.requests += 1
             try:
-                page = await self._fetch(owner.query_start, owner.query_end, current, size)
+                with span.within():
+                    page = await self._fetch(owner.query_start, owner.query_end, current, size)
             except ApiError as exc:
                 context = {
                     **exc.context,
@@ -312,4 +341,5 @@ def stream(
         sip_group_name=sip_group_name,
         phone_name=phone_name,
         task_group=task_group,
+        instrumentation=caller.instrumentation,
     )

@@ -86,15 +86,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import TYPE_CHECKING, NoReturn, Self
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup
 
 from .._core.push_guard import PushGuard, parse_networks
-from .._core.pushes import PushFormatError, parse_push
+from .._core.pushes import ParsedPush, PushFormatError, parse_push
 from .._core.retry import RetryPolicy
+from .._io import instrument
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .asgi import (
     Disconnected,
@@ -108,6 +109,10 @@ from .asgi import (
 )
 from .delivery import Counters, Dispatcher, Handler, PushStats, SpoolWriter
 from .spool import MemorySpool, Spool, SqliteSpool
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 # The events are re-exported so a receiver module needs one import.
 __all__ = [
@@ -159,7 +164,10 @@ class PushReceiver:
       ``retry_max_delay``: the backoff after a handler raised, in seconds;
     * ``shutdown_grace``: seconds running handlers get at stop before they
       are cancelled (their events stay pending for the next start);
-    * ``clock``: wall-clock seconds, for tests.
+    * ``clock``: wall-clock seconds, for tests;
+    * ``tracer_provider``, ``meter_provider``, ``telemetry``: OpenTelemetry,
+      as for :class:`~laaffic_async.AsyncClient` (a span per handler call,
+      counters of pushes received, duplicate, rejected, handled, failed).
     """
 
     def __init__(
@@ -178,6 +186,9 @@ class PushReceiver:
         retry_max_delay: float = 300.0,
         shutdown_grace: float = 10.0,
         clock: Callable[[], float] = time.time,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        telemetry: bool = True,
     ) -> None:
         if dedupe_window < MIN_DEDUPE_WINDOW:
             raise ValueError(
@@ -206,6 +217,7 @@ class PushReceiver:
         self._grace = shutdown_grace
         self._clock = clock
         self._counters = Counters()
+        self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
         self._session: _Session | None = None
         self._open_lock: anyio.Lock | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -248,6 +260,7 @@ class PushReceiver:
             counters=self._counters,
             concurrency=self._concurrency,
             retry=self._retry,
+            instrumentation=self._instrument,
         )
         intake.append(dispatcher)
         try:
@@ -366,20 +379,22 @@ class PushReceiver:
         body = None if refusal is not None else await read_body(receive, self._guard.max_body)
         if refusal is not None or body is None:
             self._counters.rejected += 1
+            self._instrument.push_rejected(refusal or 413)
             await respond(refusal or 413, allow=refusal == 405)
             return None
         try:
             pushes = parse_push(body)
         except PushFormatError as exc:
             self._counters.rejected += 1
+            self._instrument.push_rejected(400)
             await respond(400, str(exc).encode("utf-8", "replace")[:200])
             return None
         try:
             session = await self._request_session()
-            new = 0
+            recorded: list[ParsedPush] = []
             if pushes:
                 op = await session.writer.submit("record", pushes=pushes)
-                new = len(op.result)
+                recorded = op.result
         except _Unavailable:
             await respond(503, b"shutting down")
             return None
@@ -387,8 +402,12 @@ class PushReceiver:
             log.exception("could not record a push; answering 503 so the platform retries")
             await respond(503, b"spool unavailable")
             return None
+        new = len(recorded)
         self._counters.received += new
         self._counters.duplicates += len(pushes) - new
+        self._instrument.pushes_received(
+            [type(push.event).__name__ for push in recorded], len(pushes) - new
+        )
         try:
             await respond(200, _ACK)
         except Exception:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import re
+import sys
 import typing
 from pathlib import Path
 
@@ -71,8 +73,10 @@ def test_push_names_are_exported_from_the_package_too() -> None:
 
 
 def test_the_types_of_public_parameters_and_attributes_are_exported() -> None:
-    hints = typing.get_type_hints(laaffic_async.AsyncClient.__init__)
-    assert hints["http_backend"] == laaffic_async.HttpBackend
+    parameter = inspect.signature(laaffic_async.AsyncClient.__init__).parameters["http_backend"]
+    # A string (postponed annotations): the name, looked up where the client is defined.
+    home = sys.modules[laaffic_async.AsyncClient.__module__]
+    assert getattr(home, str(parameter.annotation)) == laaffic_async.HttpBackend
     assert typing.get_args(laaffic_async.HttpBackend) == ("pooled", "aiohttp", "httpx")
     client = laaffic_async.AsyncClient("k", "s", concurrency=2, calls_per_second=5.0)
     assert type(client.limits) is laaffic_async.DialLimits
