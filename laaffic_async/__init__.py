@@ -45,12 +45,15 @@ from .errors import (
     InvalidParameterError,
     IpNotWhitelistedError,
     IpRestrictedError,
+    JournalError,
     LaafficError,
     MalformedRequestError,
+    NotPlacedError,
     OutcomeUnknownError,
     PaginationError,
     PermissionDeniedError,
     RateLimitedError,
+    ReconcileError,
     RequestValidationError,
     ResponseFormatError,
     SipBusyError,
@@ -60,7 +63,14 @@ from .errors import (
     TransportError,
 )
 from .events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
-from .models import Call, CallOutcome, CallRecord, PlacedCall, RecordPage
+from .models import (
+    Call,
+    CallOutcome,
+    CallRecord,
+    PlacedCall,
+    ReconcileResult,
+    RecordPage,
+)
 
 __all__ = [
     "ITNIOTECH",
@@ -100,9 +110,11 @@ __all__ = [
     "InvalidParameterError",
     "IpNotWhitelistedError",
     "IpRestrictedError",
+    "JournalError",
     "LaafficError",
     "ListStream",
     "MalformedRequestError",
+    "NotPlacedError",
     "OutcomeUnknownError",
     "PaginationError",
     "PermissionDeniedError",
@@ -112,6 +124,8 @@ __all__ = [
     "PushStats",
     "RateLimitedError",
     "RateLimiter",
+    "ReconcileError",
+    "ReconcileResult",
     "RecordBatch",
     "RecordPage",
     "RecordProgress",

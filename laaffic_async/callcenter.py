@@ -27,13 +27,14 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import attrs
+from anyio.abc import TaskGroup
 
 from ._callcenter_models import (
     Agent,
@@ -149,14 +150,22 @@ def _task_identity(task: Task) -> str:
     return task.task_id
 
 
+def _no_task_group() -> TaskGroup | None:
+    return None
+
+
 class CallCenter:
     """Call-center management, bound to one :class:`~laaffic_async.AsyncClient`.
 
     Get it as ``client.call_center``; it holds no state of its own.
     """
 
-    def __init__(self, caller: Caller) -> None:
+    def __init__(
+        self, caller: Caller, task_group: Callable[[], TaskGroup | None] | None = None
+    ) -> None:
         self._caller = caller
+        # The running task group the list streams' workers may live in (an entered client's).
+        self._task_group = task_group or _no_task_group
 
     def __repr__(self) -> str:
         return f"CallCenter(base_url={self._caller.base_url!r})"
@@ -328,6 +337,7 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_group_id,
             identity=_group_id,
+            task_group=self._task_group,
         )
 
     def agents(
@@ -368,6 +378,7 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_agent_key,
             identity=_agent_identity,
+            task_group=self._task_group,
         )
 
     def tasks(
@@ -396,4 +407,5 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_task_key,
             identity=_task_identity,
+            task_group=self._task_group,
         )

@@ -101,3 +101,10 @@ def test_demo_writes_under_a_temporary_directory_by_default(
     [written] = (tmp_path / "tmp").glob("laaffic-async-demo-*/demo-records.csv")
     assert f"records written to {written}" in result.stderr
     assert len(written.read_text().splitlines()) == 1 + 50
+
+
+def test_crash_safe_dial(tmp_path: Path) -> None:
+    first = run_example(tmp_path, "crash_safe_dial.py", "60")
+    assert "placed 60, replayed 0, not placed 0" in first
+    again = run_example(tmp_path, "crash_safe_dial.py", "60")
+    assert "placed 0, replayed 60, not placed 0" in again

@@ -171,6 +171,7 @@ async def test_records_export_is_a_span_with_its_counts(
         "laaffic.records.requests": stream.progress.requests,
         "laaffic.records.total": stream.progress.total,
         "laaffic.records.slices_done": 2,
+        "laaffic.records.seconds_read": stream.progress.seconds_read,
     }
     assert telemetry.total("laaffic.records.exported") == 230
     pages = telemetry.spans("POST voice/recordSipQuery")

@@ -96,6 +96,8 @@ _OPTION_FOR_FIELD = {
 
 def usage_error(exc: RequestValidationError) -> NoReturn:
     """Exit 2 with a refusal in the user's words: the option and the value as typed."""
+    if exc.field == "header" and isinstance(exc.value, list):  # a dial file's header row
+        fail(f"header {','.join(map(str, exc.value))!r}: {exc.rule}", code=2)
     option = _OPTION_FOR_FIELD.get(exc.field)
     if option is None:
         fail(str(exc), code=2)

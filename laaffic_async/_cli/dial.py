@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import anyio
@@ -18,10 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._dialing.progress import BatchProgress
+from .._dialing.reconcile import DEFAULT_SETTLE
 from ..errors import RequestValidationError
 from ..models import Call
-from .common import EXIT_CODES, client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail, usage_error
 from .dialfile import BadRow, count_rows, outcome_record, read_dial_file
+from .dialjournal import dial_journaled
 
 __all__ = ["dial"]
 
@@ -71,6 +74,22 @@ def _count_rows(source: BinaryIO) -> int | None:
     default=True,
     help="Live progress bar on stderr when it is a terminal (the summary line is always printed).",
 )
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Crash-safe: a sqlite journal; rerun the same command after a crash to continue.",
+)
+@click.option(
+    "--settle",
+    default=DEFAULT_SETTLE,
+    type=click.FloatRange(min=0),
+    help="Seconds a call record may take to appear (reconciling unknown calls; with --journal).",
+)
+@click.option(
+    "--no-redial", is_flag=True, help="With --journal: report calls found not placed, not redial."
+)
 @credential_options
 def dial(
     numbers_csv: BinaryIO,
@@ -83,6 +102,9 @@ def dial(
     retry_busy: bool,
     busy_timeout: float,
     progress: bool,
+    journal_path: Path | None,
+    settle: float,
+    no_redial: bool,
     **options: Any,
 ) -> None:
     """Call every number in NUMBERS_CSV ('-' for stdin), writing one JSON line per call.
@@ -95,10 +117,20 @@ def dial(
     records before dialing it again).  Bad rows (a field breaking the
     sendSip rules, a line that is not UTF-8) are reported on stderr with
     their line number and skipped.
+
+    With --journal FILE --out FILE the run is crash-safe: each row's ref is
+    its ref column, else its line number; rerun the same command after a
+    crash and nobody is dialed twice; unknown calls are reconciled with the
+    call records; --out is rewritten in file order when the run finishes.
     """
     console = Console(stderr=True)
     # A bar drawn to a pipe or file is one last frame cut to 80 columns: terminals only.
     progress = progress and console.is_terminal
+    if journal_path is not None:
+        dial_journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
+        return
+    if no_redial or settle != DEFAULT_SETTLE:
+        fail("--settle and --no-redial need --journal (reconciliation is part of it)", 2)
     rows = read_dial_file(numbers_csv, account=account, display_num=display_num)
     counts = {"bad": 0, "calls": 0}
     lines: dict[int, int] = {}  # batch index -> file line, only while the call is pending
@@ -151,8 +183,7 @@ def dial(
         try:
             anyio.run(run)
         except RequestValidationError as exc:  # a bad header: no row of the file can be trusted
-            cells = exc.value if isinstance(exc.value, list) else []
-            fail(f"header {','.join(map(str, cells))!r}: {exc.rule}", code=2)
+            usage_error(exc)
         except KeyboardInterrupt:
             interrupted = True
         # An interrupted run stops short of the file's rows: settle the bar on what ran.

@@ -55,6 +55,9 @@ class Sandbox:
 
     ``sandbox.state`` holds what it remembers (records, dial counters, peak
     in-flight requests); ``sandbox.faults`` switches failures on and off.
+    Call records are paged newest first; ``Sandbox(SandboxState(unstable_ties=True))``
+    orders the records of one submit second at random on every query, as a
+    database sorting by ``submitTime`` alone may (see :class:`SandboxState`).
     """
 
     def __init__(
@@ -117,7 +120,8 @@ class Sandbox:
             await _start(send, 200, "application/json", self._date(), 64)
             raise ConnectionDropped(f"{route.endpoint}: dropped before handling")
         if faulty and faults.roll(faults.error_rate):
-            await _respond(send, 500, b"Internal Server Error", "text/plain", self._date())
+            status = faults.error_status
+            await _respond(send, status, b"Server Error", "text/plain", self._date())
             return
         try:
             if route.signed:
