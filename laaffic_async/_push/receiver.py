@@ -82,6 +82,8 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
@@ -93,7 +95,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._core.push_guard import PushGuard, parse_networks
-from .._core.pushes import PushFormatError, parse_push
+from .._core.pushes import ParsedPush, PushFormatError, parse_push
 from .._core.retry import RetryPolicy
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .asgi import (
@@ -106,8 +108,10 @@ from .asgi import (
     read_body,
     serve_lifespan,
 )
-from .delivery import Counters, Dispatcher, Handler, PushStats, SpoolWriter
-from .spool import MemorySpool, Spool, SqliteSpool
+from .delivery import Counters, Dispatcher, Handler, PushStats
+from .memory import MemoryStore
+from .spool import LocalSpool, Spool
+from .sqlite import SqliteStore
 
 # The events are re-exported so a receiver module needs one import.
 __all__ = [
@@ -133,7 +137,7 @@ class _Unavailable(Exception):
 
 @attrs.define
 class _Session:
-    writer: SpoolWriter
+    spool: Spool
     dispatcher: Dispatcher
     background: bool
     closing: bool = False
@@ -166,8 +170,9 @@ class PushReceiver:
         self,
         handler: Callable[[PushEvent], Awaitable[None]],
         *,
-        spool: str | os.PathLike[str] | None = "pushes.sqlite3",
+        spool: str | os.PathLike[str] | Spool | None = "pushes.sqlite3",
         fsync: bool = True,
+        lease_seconds: float = 30.0,
         path_token: str | None = None,
         allowed_ips: Iterable[str] | None = None,
         trusted_proxy_header: str | None = None,
@@ -190,11 +195,20 @@ class PushReceiver:
             raise ValueError("max_body and concurrency must be positive")
         if not 0 < retry_base_delay <= retry_max_delay:
             raise ValueError("need 0 < retry_base_delay <= retry_max_delay")
+        if not lease_seconds > 0:
+            raise ValueError("lease_seconds must be positive")
         self._handler: Handler = handler
-        self._spool_path = None if spool is None else os.fspath(spool)
-        self._fsync = fsync
         self._window = dedupe_window.total_seconds()
-        self._memory = MemorySpool(window=self._window) if spool is None else None
+        self._lease = float(lease_seconds)
+        self._spool: Spool | None = None
+        self._spool_path: str | None = None
+        if spool is None:
+            self._spool = LocalSpool(MemoryStore(window=self._window), clock)
+        elif isinstance(spool, str | os.PathLike):
+            self._spool_path = os.fspath(spool)
+        else:
+            self._spool = spool
+        self._fsync = fsync
         self._guard = PushGuard(
             path_token=path_token,
             allowed_networks=None if allowed_ips is None else parse_networks(allowed_ips),
@@ -211,7 +225,9 @@ class PushReceiver:
         self._stack: contextlib.AsyncExitStack | None = None
 
     def __repr__(self) -> str:
-        where = self._spool_path if self._spool_path is not None else "memory"
+        where: object = self._spool_path or self._spool
+        if isinstance(self._spool, LocalSpool):
+            where = "memory"
         state = "running" if self.running else "idle"
         return f"PushReceiver(spool={where!r}, {state})"
 
@@ -221,43 +237,47 @@ class PushReceiver:
         return self._session is not None and self._session.background
 
     def stats(self) -> PushStats:
-        """The receiver's totals so far."""
+        """This process's totals so far (each worker or replica counts its own)."""
         c = self._counters
         backlog = 0 if self._session is None else self._session.dispatcher.backlog
-        return PushStats(c.received, c.duplicates, c.rejected, c.delivered, c.failures, backlog)
+        return PushStats(
+            c.received, c.duplicates, c.rejected, c.handled, c.retried, c.taken_over, backlog
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def _new_spool(self) -> Spool:
-        if self._memory is not None:
-            return self._memory
+        if self._spool is not None:
+            return self._spool
         assert self._spool_path is not None
-        return SqliteSpool(self._spool_path, window=self._window, fsync=self._fsync)
+        store = SqliteStore(self._spool_path, window=self._window, fsync=self._fsync)
+        return LocalSpool(store, self._clock)
 
     async def _open_session(self, *, background: bool) -> _Session:
         spool = self._new_spool()
-        if spool.blocking:
-            await anyio.to_thread.run_sync(spool.open)
-        else:
-            spool.open()
-        intake: list[Dispatcher] = []
-        writer = SpoolWriter(spool, self._clock, after=lambda ops: intake[0].intake(ops))
+        # A fresh name per session: a restarted process must not pass for its dead self.
+        worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        await spool.open(worker=worker, lease=self._lease, window=self._window)
         dispatcher = Dispatcher(
             self._handler,
-            writer,
+            spool,
             counters=self._counters,
             concurrency=self._concurrency,
             retry=self._retry,
+            lease=self._lease,
+            clock=self._clock,
         )
-        intake.append(dispatcher)
-        try:
-            # Recovery: everything acknowledged and not handled before goes out first.
-            await writer.submit("load")
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await writer.close()
-            raise
-        return _Session(writer, dispatcher, background)
+        if not background:
+            # Nobody will claim in the background: take what is free now.
+            try:
+                claimed = await spool.claim(self._clock(), 1_000_000, 0)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await spool.close()
+                raise
+            dispatcher.intake(claimed.fresh)
+            dispatcher.intake(claimed.taken, taken=True)
+        return _Session(spool, dispatcher, background)
 
     async def __aenter__(self) -> Self:
         """Start: open the spool, run pending events, handle pushes in the background."""
@@ -289,7 +309,8 @@ class PushReceiver:
 
     async def _close_session(self, session: _Session) -> None:
         with anyio.CancelScope(shield=True):
-            await session.writer.close()
+            await session.dispatcher.settle()
+            await session.spool.close()
         if self._session is session:
             self._session = None
         self._open_lock = None
@@ -376,10 +397,9 @@ class PushReceiver:
             return None
         try:
             session = await self._request_session()
-            new = 0
+            new: list[ParsedPush] = []
             if pushes:
-                op = await session.writer.submit("record", pushes=pushes)
-                new = len(op.result)
+                new = await session.spool.admit(pushes, self._clock())
         except _Unavailable:
             await respond(503, b"shutting down")
             return None
@@ -387,8 +407,10 @@ class PushReceiver:
             log.exception("could not record a push; answering 503 so the platform retries")
             await respond(503, b"spool unavailable")
             return None
-        self._counters.received += new
-        self._counters.duplicates += len(pushes) - new
+        self._counters.received += len(new)
+        self._counters.duplicates += len(pushes) - len(new)
+        if session.spool.owns_admitted:
+            session.dispatcher.intake(new)
         try:
             await respond(200, _ACK)
         except Exception:
