@@ -202,11 +202,11 @@ class PushReceiver:
         self._lease = float(lease_seconds)
         self._spool: Spool | None = None
         self._spool_path: str | None = None
-        if spool is None:
-            self._spool = LocalSpool(MemoryStore(window=self._window), clock)
-        elif isinstance(spool, str | os.PathLike):
+        # Kept across sessions; wrapped anew in each (its lock belongs to one event loop).
+        self._memory = MemoryStore(window=self._window) if spool is None else None
+        if isinstance(spool, str | os.PathLike):
             self._spool_path = os.fspath(spool)
-        else:
+        elif spool is not None:
             self._spool = spool
         self._fsync = fsync
         self._guard = PushGuard(
@@ -225,9 +225,7 @@ class PushReceiver:
         self._stack: contextlib.AsyncExitStack | None = None
 
     def __repr__(self) -> str:
-        where: object = self._spool_path or self._spool
-        if isinstance(self._spool, LocalSpool):
-            where = "memory"
+        where: object = self._spool_path or self._spool or "memory"
         state = "running" if self.running else "idle"
         return f"PushReceiver(spool={where!r}, {state})"
 
@@ -249,6 +247,8 @@ class PushReceiver:
     def _new_spool(self) -> Spool:
         if self._spool is not None:
             return self._spool
+        if self._memory is not None:
+            return LocalSpool(self._memory, self._clock)
         assert self._spool_path is not None
         store = SqliteStore(self._spool_path, window=self._window, fsync=self._fsync)
         return LocalSpool(store, self._clock)
