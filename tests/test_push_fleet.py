@@ -1,0 +1,98 @@
+"""PushReceiver as real processes: uvicorn --workers 3 on one spool, and two hosts on Redis.
+
+Synchronous on purpose: the receivers are subprocesses; the in-process
+spool logic runs on both backends in test_push_leases.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .fleet_support import Log, deliver, push_jobs, serve, wait_for
+from .redis_support import RedisServer
+
+PUSHES = 600
+
+
+def spool_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return str(tmp_path / "pushes.sqlite3")
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_three_workers_handle_each_of_600_pushes_once(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    log_path = tmp_path / "handled.log"
+    jobs = push_jobs(PUSHES, copies=3)
+    with serve(spool_for(kind, tmp_path, request), log_path, PUSH_LEASE="2") as url:
+        [pusher] = deliver([(url, jobs)], concurrency=24)
+        assert pusher.statuses == {200: 3 * PUSHES}
+        wait_for(lambda: sum(Log.read(log_path).ends.values()) >= PUSHES)
+    log = Log.read(log_path)
+    assert len(log.ends) == PUSHES
+    assert sorted(log.starts.values()) == [1] * PUSHES
+    assert sorted(log.ends.values()) == [1] * PUSHES
+    assert len(log.by_pid) >= 2  # the work really was shared by several processes
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_killed_workers_events_are_handled_by_the_others(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    log_path = tmp_path / "handled.log"
+    jobs = push_jobs(30, copies=3)
+    env = {"PUSH_LEASE": "1", "PUSH_HANDLER_SECONDS": "1"}
+    with serve(spool_for(kind, tmp_path, request), log_path, **env) as url:
+        [pusher] = deliver([(url, jobs)])
+        assert pusher.statuses == {200: 90}  # all 30 acknowledged
+        # Kill the worker with the most handlers mid-way.
+        wait_for(lambda: any(Log.read(log_path).running(pid) for pid in Log.read(log_path).by_pid))
+        log = Log.read(log_path)
+        victim = max(log.by_pid, key=lambda pid: len(log.running(pid)))
+        os.kill(victim, signal.SIGKILL)
+        interrupted = Log.read(log_path).running(victim)
+        assert interrupted
+        wait_for(lambda: len(Log.read(log_path).ends) == 30)
+    log = Log.read(log_path)
+    started_by_victim = log.by_pid[victim]["start"]
+    twice = {key for key, n in log.starts.items() if n > 1}
+    # Every acknowledged event was handled; only those the kill interrupted (or that
+    # returned in its last moment) ran again, and each of those ran to the end elsewhere.
+    assert len(log.ends) == 30
+    assert twice <= started_by_victim
+    assert interrupted <= twice
+    assert all(log.ends[key] == 1 for key in interrupted)
+
+
+def test_two_hosts_on_redis_handle_each_push_once_and_answer_503_without_redis(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    log_path = tmp_path / "handled.log"
+    # Two copies of every push go to one host and the third to the other, concurrently.
+    first, third = push_jobs(PUSHES, copies=2), push_jobs(PUSHES, copies=1)
+    with (
+        serve(redis_server.url, log_path, workers=1, PUSH_LEASE="2") as host_a,
+        serve(redis_server.url, log_path, workers=1, PUSH_LEASE="2") as host_b,
+    ):
+        pushers = deliver([(host_a, first), (host_b, third)])
+        assert [p.statuses for p in pushers] == [{200: 2 * PUSHES}, {200: PUSHES}]
+        wait_for(lambda: sum(Log.read(log_path).ends.values()) >= PUSHES)
+        log = Log.read(log_path)
+        assert sorted(log.starts.values()) == [1] * PUSHES
+        assert len(log.by_pid) == 2
+        redis_server.stop()
+        for url in (host_a, host_b):
+            assert httpx.post(url, json={"voiceId": "after-the-outage"}).status_code == 503
+        redis_server.start()
+        assert httpx.post(host_a, json={"voiceId": "after-the-outage"}).status_code == 200
+        assert httpx.post(host_b, json={"voiceId": "after-the-outage"}).status_code == 200
+        wait_for(lambda: Log.read(log_path).ends["voiceId:after-the-outage"] == 1)
+    assert Log.read(log_path).starts["voiceId:after-the-outage"] == 1
