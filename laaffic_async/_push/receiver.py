@@ -272,8 +272,7 @@ class PushReceiver:
             try:
                 claimed = await spool.claim(self._clock(), 1_000_000, 0)
             except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await spool.close()
+                await spool.close()
                 raise
             dispatcher.intake(claimed.fresh)
             dispatcher.intake(claimed.taken, taken=True)
@@ -308,9 +307,9 @@ class PushReceiver:
         tg.cancel_scope.deadline = anyio.current_time() + self._grace
 
     async def _close_session(self, session: _Session) -> None:
-        with anyio.CancelScope(shield=True):
-            await session.dispatcher.settle()
-            await session.spool.close()
+        await session.dispatcher.settle()
+        # Not under a cancel scope of ours: a spool may have entered one (a Redis client's).
+        await session.spool.close()
         if self._session is session:
             self._session = None
         self._open_lock = None

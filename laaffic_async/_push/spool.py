@@ -206,5 +206,6 @@ class LocalSpool:
 
     async def close(self) -> None:
         """Close the store once every queued operation is written."""
-        async with self._lock:
-            await self._run(self.store.close)
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                await self._run(self.store.close)

@@ -28,6 +28,8 @@ import contextlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import anyio
+
 from .._core.pushes import ParsedPush, rebuild_event
 from .._push.spool import Claimed
 from ._redis import import_coredis
@@ -112,6 +114,7 @@ class RedisSpool:
         # Stream entry ids of the events this session holds, by key.
         self._ids: dict[str, str] = {}
         self._cursor = "0-0"
+        self._next_autoclaim = float("-inf")
 
     def __repr__(self) -> str:
         return f"RedisSpool(namespace={self.namespace!r})"
@@ -140,36 +143,45 @@ class RedisSpool:
         self._window = max(1, int(window + 0.999))
         self._ids.clear()
         self._cursor = "0-0"
+        self._next_autoclaim = float("-inf")
 
     async def admit(self, pushes: Sequence[ParsedPush], now: float) -> list[ParsedPush]:
         """Key and enqueue ``pushes`` atomically; return the new ones."""
         args: list[str | int] = [self.namespace, self._seen, self._window]
         for push in pushes:
             args += [push.key, push.kind, push.data]
-        flags = await self._scripts["admit"](keys=[self._stream], args=args)
+        with anyio.fail_after(2 * self.timeout):  # the platform's retry beats a hung request
+            flags = await self._scripts["admit"](keys=[self._stream], args=args)
         return [push for push, flag in zip(pushes, flags, strict=True) if flag]
 
     async def claim(self, now: float, limit: int, wait: float) -> Claimed:
         """Entries of dead workers (idle over a lease) first, else new ones."""
-        try:
-            return await self._claim(limit, wait)
-        except self._coredis.exceptions.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # Redis lost the group (restarted empty, or flushed): make it again.
-            with contextlib.suppress(self._coredis.exceptions.ResponseError):
-                await self._client.xgroup_create(self._stream, self.namespace, "0", mkstream=True)
-            return await self._claim(limit, wait)
+        errors = self._coredis.exceptions
+        # A bound of our own too: a read must never hang the claiming loop.
+        with anyio.fail_after(2 * self.timeout + wait):
+            try:
+                return await self._claim(limit, wait)
+            except errors.StreamConsumerGroupError:  # NOGROUP
+                # No stream or group yet (Redis restarted empty, or nothing pushed): make them.
+                with contextlib.suppress(errors.StreamDuplicateConsumerGroupError):
+                    await self._client.xgroup_create(
+                        self._stream, self.namespace, "0", mkstream=True
+                    )
+                return await self._claim(limit, wait)
 
     async def _claim(self, limit: int, wait: float) -> Claimed:
         client = self._client
-        cursor, entries, *_ = await client.xautoclaim(
-            self._stream, self.namespace, self._worker, self._lease_ms, self._cursor, count=limit
-        )
-        self._cursor = cursor
-        taken = self._hold(entries)
-        if taken:
-            return Claimed(taken=taken)
+        # Takeovers are looked for about once per ``wait`` (a dead worker's entries
+        # wait a lease anyway), not on every read of new entries.
+        if anyio.current_time() >= self._next_autoclaim:
+            self._next_autoclaim = anyio.current_time() + wait
+            cursor, entries, *_ = await client.xautoclaim(
+                self._stream, self.namespace, self._worker, self._lease_ms, self._cursor, count=limit
+            )
+            self._cursor = cursor
+            taken = self._hold(entries)
+            if taken:
+                return Claimed(taken=taken)
         got = await client.xreadgroup(
             self.namespace,
             self._worker,
