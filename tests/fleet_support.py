@@ -99,7 +99,9 @@ def deliver(urls_and_jobs: list[tuple[str, list[PushJob]]], concurrency: int = 1
     """Post every job (retrying non-200 like the platform); return the pushers."""
 
     async def run() -> list[Pusher]:
-        pushers = [Pusher(url, retry_delay=0.2, concurrency=concurrency) for url, _ in urls_and_jobs]
+        pushers = [
+            Pusher(url, retry_delay=0.2, concurrency=concurrency) for url, _ in urls_and_jobs
+        ]
         async with contextlib.AsyncExitStack() as stack:
             for pusher, (_url, jobs) in zip(pushers, urls_and_jobs, strict=True):
                 await stack.enter_async_context(pusher)

@@ -49,8 +49,8 @@ def test_a_killed_workers_events_are_handled_by_the_others(
 ) -> None:
     log_path = tmp_path / "handled.log"
     jobs = push_jobs(30, copies=3)
-    env = {"PUSH_LEASE": "1", "PUSH_HANDLER_SECONDS": "1"}
-    with serve(spool_for(kind, tmp_path, request), log_path, **env) as url:
+    spool = spool_for(kind, tmp_path, request)
+    with serve(spool, log_path, PUSH_LEASE="1", PUSH_HANDLER_SECONDS="1") as url:
         [pusher] = deliver([(url, jobs)])
         assert pusher.statuses == {200: 90}  # all 30 acknowledged
         # Kill the worker with the most handlers mid-way.

@@ -6,8 +6,10 @@ has its own session and worker name, and shares only the spool.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -26,13 +28,14 @@ from .webhook_helpers import eventually, post_json, voice_report
 pytestmark = pytest.mark.anyio
 
 HOUR = 3600.0
+SpoolFactory = Callable[[], Path | RedisSpool]
 LEASE = 1.0
 
 
 class Handler:
     """Counts calls per key across receivers; ``slow`` keys take ``seconds``."""
 
-    def __init__(self, slow: set[str] = frozenset(), seconds: float = 0.0) -> None:  # type: ignore[assignment]
+    def __init__(self, slow: frozenset[str] = frozenset(), seconds: float = 0.0) -> None:
         self.calls: Counter[str] = Counter()
         self.returned: Counter[str] = Counter()
         self.slow = slow
@@ -50,7 +53,7 @@ def key(n: int) -> str:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def make_spool(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+def make_spool(request: pytest.FixtureRequest, tmp_path: Path) -> SpoolFactory:
     """A factory of spools that all share one store (a file, or a Redis namespace)."""
     if request.param == "sqlite":
         path = tmp_path / "pushes.sqlite3"
@@ -59,19 +62,15 @@ def make_spool(request: pytest.FixtureRequest, tmp_path: Path) -> object:
     return lambda: RedisSpool(server.url, namespace="hooks")
 
 
-def raw_spool(spec: object) -> Spool:
+def raw_spool(spec: Path | RedisSpool) -> Spool:
     if isinstance(spec, Path):
         return LocalSpool(SqliteStore(spec, window=HOUR), time.time)
-    assert isinstance(spec, RedisSpool)
     return spec
 
 
-async def test_redeliveries_are_dropped_across_receivers(make_spool: object) -> None:
+async def test_redeliveries_are_dropped_across_receivers(make_spool: SpoolFactory) -> None:
     handler = Handler()
-    apps = [
-        PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE)  # type: ignore[operator]
-        for _ in range(3)
-    ]
+    apps = [PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE) for _ in range(3)]
     async with apps[0], apps[1], apps[2], anyio.create_task_group() as tg:
         for n in range(20):
             for app in apps:  # every receiver gets every push, concurrently
@@ -85,42 +84,44 @@ async def test_redeliveries_are_dropped_across_receivers(make_spool: object) -> 
 
 
 async def test_a_dead_workers_events_are_taken_over_a_live_ones_are_not(
-    make_spool: object,
+    make_spool: SpoolFactory,
 ) -> None:
     # A worker admitted (and on Redis also read) three events, then died without a word.
-    dead = raw_spool(make_spool())  # type: ignore[operator]
+    dead = raw_spool(make_spool())
     await dead.open(worker="dead", lease=LEASE, window=HOUR)
-    pushes = [p for n in range(3) for p in parse_push(str(voice_report(n)).replace("'", '"').encode())]
+    pushes = [p for n in range(3) for p in parse_push(json.dumps(voice_report(n)).encode())]
     assert await dead.admit(pushes, time.time()) == pushes
     if not dead.owns_admitted:
         claimed = await dead.claim(time.time(), 10, 0.1)
         assert len(claimed.fresh) == 3
     await dead.close()
-    # Two live workers; one of them holds a slow event for three leases.
-    handler = Handler(slow={key(9)}, seconds=3 * LEASE)
-    first = PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE)  # type: ignore[operator]
-    second = PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE)  # type: ignore[operator]
+    # Two live workers; one of them holds a slow event for two leases.
+    handler = Handler(slow=frozenset({key(9)}), seconds=2 * LEASE)
+    first = PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE)
+    second = PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE)
     async with first, second:
         assert await post_json(first, voice_report(9)) == 200
-        with anyio.fail_after(30):
-            while sum(handler.returned.values()) < 4:
-                await anyio.sleep(0.05)
+        await eventually(lambda: sum(handler.returned.values()) == 4)
     assert handler.calls == {key(n): 1 for n in (0, 1, 2, 9)}
     assert first.stats().taken_over + second.stats().taken_over == 3
 
 
-async def test_a_stopping_receiver_releases_its_events_to_the_others(make_spool: object) -> None:
-    blocked = Handler(slow={key(n) for n in range(5)}, seconds=HOUR)
+async def test_a_stopping_receiver_releases_its_events_to_the_others(
+    make_spool: SpoolFactory,
+) -> None:
+    blocked = Handler(slow=frozenset(key(n) for n in range(5)), seconds=HOUR)
     handler = Handler()
-    first = PushReceiver(blocked, spool=make_spool(), lease_seconds=30, shutdown_grace=0)  # type: ignore[operator]
-    second = PushReceiver(handler, spool=make_spool(), lease_seconds=30)  # type: ignore[operator]
+    first = PushReceiver(blocked, spool=make_spool(), lease_seconds=30, shutdown_grace=0)
+    second = PushReceiver(handler, spool=make_spool(), lease_seconds=30)
     async with second:
         async with first:
             for n in range(5):
                 assert await post_json(first, voice_report(n)) == 200
             await eventually(lambda: sum(blocked.calls.values()) + sum(handler.calls.values()) == 5)
         # Stopped long before its 30-second leases end: the others take over at once.
-        await eventually(lambda: sum(handler.returned.values()) == 5 - sum(blocked.returned.values()))
+        await eventually(
+            lambda: sum(handler.returned.values()) == 5 - sum(blocked.returned.values())
+        )
     assert set(handler.returned) | set(blocked.returned) == {key(n) for n in range(5)}
     assert second.stats().taken_over == sum(blocked.calls.values())
 

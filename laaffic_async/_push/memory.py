@@ -66,13 +66,13 @@ class MemoryStore:
                 self._prune(now - self.window)
             else:
                 for key in op.keys:
-                    entry = entries.get(key)
-                    if entry is None:
+                    held = entries.get(key)
+                    if held is None:
                         continue
                     if op.kind == "done":
-                        entry.push = None
+                        held.push = None
                     else:
-                        entry.lease_until = now + self._lease if op.kind == "renew" else 0.0
+                        held.lease_until = now + self._lease if op.kind == "renew" else 0.0
         finish(ops, None)
 
     def _prune(self, cutoff: float) -> None:

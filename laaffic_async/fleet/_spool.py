@@ -176,7 +176,12 @@ class RedisSpool:
         if anyio.current_time() >= self._next_autoclaim:
             self._next_autoclaim = anyio.current_time() + wait
             cursor, entries, *_ = await client.xautoclaim(
-                self._stream, self.namespace, self._worker, self._lease_ms, self._cursor, count=limit
+                self._stream,
+                self.namespace,
+                self._worker,
+                self._lease_ms,
+                self._cursor,
+                count=limit,
             )
             self._cursor = cursor
             taken = self._hold(entries)
