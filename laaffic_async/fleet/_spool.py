@@ -106,6 +106,7 @@ class RedisSpool:
         self._stream = f"{{{namespace}}}:stream"
         self._seen = f"{{{namespace}}}:seen:"
         self._client: Any = None
+        self._reader: Any = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._scripts: dict[str, Any] = {}
         self._worker = ""
@@ -123,17 +124,28 @@ class RedisSpool:
         """Connect lazily: a Redis outage at start shows as 503s, not a failed start."""
         if self._client is not None:
             raise RuntimeError("this RedisSpool is already open (one receiver per RedisSpool)")
-        client = self._coredis.Redis.from_url(
-            self.url,
-            decode_responses=True,
-            connect_timeout=self.timeout,
-            # Above the longest blocking read (claim waits at most a second).
-            stream_timeout=self.timeout + 1.0,
-            retry_policy=self._coredis.retry.NoRetryPolicy(),
-        )
+        def connect() -> Any:
+            return self._coredis.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                connect_timeout=self.timeout,
+                # Above the longest blocking read (claim waits at most a second).
+                stream_timeout=self.timeout + 1.0,
+                retry_policy=self._coredis.retry.NoRetryPolicy(),
+            )
+
+        # Two clients: coredis shares connections between concurrent commands, and an
+        # admit queued behind a blocking XREADGROUP would wait out its block (measured:
+        # p99 acknowledgement 500 ms at 500 pushes/s with one client).
+        client, reader = connect(), connect()
         stack = contextlib.AsyncExitStack()
-        await stack.enter_async_context(client)
-        self._client, self._stack = client, stack
+        try:
+            await stack.enter_async_context(client)
+            await stack.enter_async_context(reader)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._client, self._reader, self._stack = client, reader, stack
         self._scripts = {
             name: client.register_script(text)
             for name, text in (("admit", _ADMIT), ("renew", _RENEW), ("done", _DONE))
@@ -187,7 +199,7 @@ class RedisSpool:
             taken = self._hold(entries)
             if taken:
                 return Claimed(taken=taken)
-        got = await client.xreadgroup(
+        got = await self._reader.xreadgroup(
             self.namespace,
             self._worker,
             {self._stream: ">"},
@@ -249,6 +261,6 @@ class RedisSpool:
 
     async def close(self) -> None:
         """Disconnect (held entries stay in the group's pending list)."""
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._reader = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
