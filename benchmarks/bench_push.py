@@ -13,8 +13,8 @@ Two measurements, each 1,000 distinct voice reports delivered 3 times:
 
 * several processes (``fleet``): ``uvicorn --workers N`` serving a
   receiver whose handler does nothing, for 1 worker on a sqlite spool, 3
-  workers on one sqlite spool, and 3 workers on a :class:`RedisSpool` (a
-  local ``redis-server`` without persistence).  An aiohttp client posts
+  workers on one sqlite spool (each with and without fsync), and 3 workers
+  on a :class:`RedisSpool` (a local ``redis-server`` without persistence).  An aiohttp client posts
   pushes (each distinct one 3 times) at a fixed 500 per second, open loop,
   and records each acknowledgement's latency; then as fast as 32
   connections go.  Goal: p99 under 50 ms at 500 pushes/s.
@@ -34,9 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -156,7 +155,9 @@ async def on_push(event):
     pass
 
 where = os.environ["BENCH_SPOOL"]
-app = PushReceiver(on_push, spool=RedisSpool(where) if where.startswith("redis://") else where)
+fsync = os.environ["BENCH_FSYNC"] == "1"
+spool = RedisSpool(where) if where.startswith("redis://") else where
+app = PushReceiver(on_push, spool=spool, fsync=fsync)
 """
 RATE = 500.0
 FLEET_PUSHES = 3000
@@ -229,29 +230,32 @@ def quantile(values: list[float], q: float) -> float:
 
 
 async def fleet(folder: str) -> None:
-    with open(os.path.join(folder, "bench_fleet_app.py"), "w") as file:
-        file.write(FLEET_APP)
+    await anyio.Path(folder, "bench_fleet_app.py").write_text(FLEET_APP)
     redis_port = free_port()
     redis = shutil.which("redis-server")
-    setups = [("1 worker, sqlite", 1, "one.sqlite3"), ("3 workers, sqlite", 3, "three.sqlite3")]
+    setups = [
+        (f"{n} worker{'s' * (n > 1)}, sqlite{sync}", n, f"{n}.sqlite3", fsync)
+        for n in (1, 3)
+        for sync, fsync in ((", fsync", "1"), ("", "0"))
+    ]
     if redis:
-        setups.append(("3 workers, Redis", 3, f"redis://127.0.0.1:{redis_port}/0"))
+        setups.append(("3 workers, Redis", 3, f"redis://127.0.0.1:{redis_port}/0", "0"))
     else:
         print("redis-server not found: the Redis row is skipped")
     redis_command = [redis or "redis-server", "--port", str(redis_port), "--save", ""]
     with contextlib.ExitStack() as stack:
         if redis:
             stack.enter_context(process(redis_command, redis_port, b"PING\r\n"))
-        for name, workers, spool in setups:
+        for name, workers, spool, fsync in setups:
             for rate in (RATE, None):
                 port = free_port()
                 spool_at = spool if spool.startswith("redis") else os.path.join(folder, spool)
                 command = [sys.executable, "-m", "uvicorn", "bench_fleet_app:app"]
                 command += ["--port", str(port), "--workers", str(workers), "--log-level", "error"]
                 path = os.pathsep.join([folder, *sys.path])
-                env = {"BENCH_SPOOL": spool_at, "PYTHONPATH": path}
+                env = {"BENCH_SPOOL": spool_at, "BENCH_FSYNC": fsync, "PYTHONPATH": path}
                 with process(command, port, b"GET / HTTP/1.0\r\n\r\n", **env):
-                    time.sleep(1.0)  # every worker's lifespan
+                    await anyio.sleep(1.0)  # every worker's lifespan
                     url = f"http://127.0.0.1:{port}/"
                     achieved, lat = await post_all(url, fleet_bodies(), rate)
                 if spool.startswith("redis"):
@@ -264,7 +268,7 @@ async def fleet(folder: str) -> None:
                             os.remove(spool_at + suffix)
                 offered = f"{rate:4.0f}/s offered" if rate else "32 connections"
                 print(
-                    f"fleet {name:18} {offered:15}: {achieved:5.0f} acknowledged pushes/s, "
+                    f"fleet {name:25} {offered:15}: {achieved:5.0f} acknowledged pushes/s, "
                     f"ack p50 {quantile(lat, 0.5):5.1f} ms, p99 {quantile(lat, 0.99):6.1f} ms"
                 )
 

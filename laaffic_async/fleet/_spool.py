@@ -124,6 +124,7 @@ class RedisSpool:
         """Connect lazily: a Redis outage at start shows as 503s, not a failed start."""
         if self._client is not None:
             raise RuntimeError("this RedisSpool is already open (one receiver per RedisSpool)")
+
         def connect() -> Any:
             return self._coredis.Redis.from_url(
                 self.url,
