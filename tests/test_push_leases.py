@@ -140,3 +140,21 @@ async def test_redis_unreachable_answers_503_and_recovers(redis_server: RedisSer
         await eventually(lambda: len(handler.returned) == 2)
     assert handler.calls == {key(1): 1, key(2): 1}
     assert (app.stats().received, app.stats().handled) == (2, 2)
+
+
+async def test_a_receiver_on_redis_answers_503_until_started(redis_url: str) -> None:
+    handler = Handler()
+    app = PushReceiver(handler, spool=RedisSpool(redis_url), lease_seconds=LEASE)
+    assert await post_json(app, voice_report(1)) == 503
+    async with app:
+        assert await post_json(app, voice_report(1)) == 200
+        await eventually(lambda: len(handler.returned) == 1)
+
+
+def test_redis_spool_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        RedisSpool("redis://127.0.0.1:1/0", namespace="a{b}")
+    with pytest.raises(ValueError, match="timeout"):
+        RedisSpool("redis://127.0.0.1:1/0", timeout=0)
+    with pytest.raises(ValueError, match="lease_seconds"):
+        PushReceiver(Handler(), spool=None, lease_seconds=0)

@@ -8,72 +8,53 @@
     async def on_push(event: PushEvent) -> None:
         ...
 
-    app = PushReceiver(on_push, spool="pushes.sqlite3")   # uvicorn module:app
+    app = PushReceiver(on_push, spool="pushes.sqlite3")   # uvicorn module:app --workers 4
 
 What it promises, and how:
 
 * **Acknowledges at once.**  A push is answered 200 as soon as its body is
-  parsed and recorded in the spool; the handler runs afterwards.  The
-  platform retries a ringing push immediately if it is not answered quickly.
-* **Loses nothing.**  With ``spool=`` (the default) every acknowledged event
-  is in a sqlite file before the 200 leaves, and stays *pending* until the
-  handler returns.  A handler that raises is logged and called again with
-  exponential backoff (``retry_base_delay`` up to ``retry_max_delay``).  A
-  receiver that dies hands every pending event to the handler again when it
-  starts on the same file: delivery is at-least-once across crashes (an
-  event whose handler returned just before the crash may run again) and
-  exactly-once otherwise.
-* **Drops redeliveries.**  The platform retries pushes (call-center records
-  every 30 minutes, 3 times).  Events are keyed by ``voiceId``,
-  ``callSessionId``, or (``callId``, ``sipAccount``, ``callinEventTime``)
-  for ringing events, and a key seen within ``dedupe_window`` (at least two
-  hours, kept in the spool across restarts) is answered 200 and dropped.
-* **Refuses what is not a push** with a 4xx and no handler call: 404 for a
-  wrong path token, 403 for a source outside ``allowed_ips``, 405 for
-  anything but POST, 413 for a body over ``max_body``, 400 for a body that
-  is not JSON.  Well-formed JSON of an unknown shape is delivered as
-  :class:`~laaffic_async.events.UnknownPush`, never dropped.  Nothing raises
-  out of the app; a spool that cannot be written answers 503, so the
-  platform sends the push again.
+  parsed and admitted to the spool (durably); the handler runs afterwards.
+  The platform retries a ringing push immediately if it is not answered.
+* **Loses nothing.**  An acknowledged event stays *pending* in the spool
+  until a handler call returns; one that raises is logged and called again
+  with exponential backoff.  The worker running it holds a lease
+  (``lease_seconds``) that it renews; a worker that dies stops renewing and
+  another takes its events over when the leases expire, so only handlers
+  interrupted by the crash run twice (at-least-once for the handler,
+  exactly-once for redeliveries).  A stopping worker releases what it did
+  not run.
+* **Drops redeliveries** across every worker sharing the spool: events are
+  keyed by ``voiceId``, ``callSessionId``, or (``callId``, ``sipAccount``,
+  ``callinEventTime``), and a key seen within ``dedupe_window`` (at least
+  two hours: call-center records are retried for 1.5 hours) is answered 200
+  and dropped.
+* **Refuses what is not a push** with a 4xx and no handler call (404 wrong
+  path token, 403 source outside ``allowed_ips``, 405 not POST, 413 body
+  over ``max_body``, 400 not JSON).  Well-formed JSON of an unknown shape is
+  delivered as :class:`~laaffic_async.events.UnknownPush`.  Nothing raises
+  out of the app; a spool that cannot be written (a full disk, Redis down)
+  answers 503, so the platform sends the push again.
 
-Commits are flushed to disk (``fsync=True``, sqlite ``synchronous=FULL``),
-so an acknowledged event also survives a power cut; ``fsync=False`` keeps
-it safe from a crash of the process only, for ~50x cheaper commits.
-``spool=None`` keeps everything in memory: fast, but an acknowledged event
-whose handler has not returned is lost with the process (the platform got
-its 200 and will not resend it), and redeliveries are recognised only while
-the process lives.
+Spools: a sqlite file (the default; shared by the worker processes of one
+host; ``fsync=False`` trades power-cut safety for ~50x cheaper commits),
+``None`` for memory (lost with the process), or a
+:class:`~laaffic_async.fleet.RedisSpool` shared by replicas on several hosts.
 
 Running the handler needs a task group, which a plain ASGI app only has
-while something runs it:
-
-* served alone (``uvicorn module:app``), the ASGI lifespan starts the
-  receiver and stops it at shutdown;
-* mounted inside Starlette, FastAPI or Quart, whose lifespan does not reach
-  mounted apps, enter ``async with receiver:`` in the parent app's lifespan
-  (or run ``await receiver.run()`` in a task group of your own);
-* if nobody started it, it still works: the first push opens the spool, and
-  each request runs the handler for its own events after its 200 has been
-  sent (as Starlette's background tasks do), trying a failing handler
-  3 times before leaving the event for the next push or a restart.  Prefer
-  starting it.
-
-Whichever way, the receiver lives in one event loop (the server's).  When
-mounting under Starlette, give the console the URL with its trailing slash
-(``/hooks/``) or a path token (``/hooks/<token>``): Starlette answers a bare
+while something runs it: served alone, the ASGI lifespan starts and stops
+the receiver; mounted inside Starlette, FastAPI or Quart (whose lifespan
+does not reach mounted apps), enter ``async with receiver:`` in the parent
+app's lifespan.  Unstarted, a receiver on a file or in memory still works:
+each request runs the handler for its own events after its 200 was sent,
+trying a failing handler 3 times before leaving the event for the next push
+or a restart.  When mounting under Starlette, give the console the URL with
+its trailing slash (``/hooks/``) or a path token: Starlette answers a bare
 ``/hooks`` with a redirect, which the platform does not follow.
 
-A spool file belongs to one process (it is locked while open): run one
-receiver process, or give each worker process its own file and accept that
-redeliveries are then recognised per process.
-
-Pushes carry no signature.  ``path_token`` makes the push URL secret (set
-``https://you.example/pushes/<token>`` in the console); ``allowed_ips``
-limits sources to the platform's addresses (ask its support for them).
-Behind a reverse proxy set ``trusted_proxy_header="x-forwarded-for"`` so the
-client address comes from the proxy's header; only do so when your proxy
-always sets it, since a client can send that header too (the last entry,
-the one your proxy appended, is used).
+Pushes carry no signature.  ``path_token`` makes the push URL secret;
+``allowed_ips`` limits sources to the platform's addresses.  Behind a
+reverse proxy set ``trusted_proxy_header="x-forwarded-for"`` only when your
+proxy always sets it (the last entry, the one it appended, is used).
 """
 
 from __future__ import annotations
@@ -132,7 +113,7 @@ _ACK = b'{"status":"0","reason":"success"}'
 
 
 class _Unavailable(Exception):
-    """The receiver is shutting down: answer 503 so the platform retries."""
+    """The receiver cannot take pushes now: answer 503 so the platform retries."""
 
 
 @attrs.define
@@ -154,15 +135,19 @@ class PushReceiver:
     app), and start it with the ASGI lifespan, ``async with receiver:`` or
     ``await receiver.run()``.
 
-    * ``spool``: the sqlite file (created if missing), or ``None`` for memory;
-      ``fsync``: flush every commit to disk (see the module docs);
+    * ``spool``: the sqlite file (created if missing; shared by the worker
+      processes of a host), a :class:`~laaffic_async.fleet.RedisSpool`
+      (shared by hosts), or ``None`` for memory; ``fsync``: flush every
+      sqlite commit to disk;
+    * ``lease_seconds``: how long a worker that stopped renewing (it died)
+      keeps its events before another worker takes them over;
     * ``path_token``, ``allowed_ips``, ``trusted_proxy_header``: who may
       push (all off by default); ``max_body``: the largest body, in bytes;
     * ``dedupe_window``: how long a key is remembered (at least 2 hours);
     * ``concurrency``: handler calls at once; ``retry_base_delay`` and
       ``retry_max_delay``: the backoff after a handler raised, in seconds;
     * ``shutdown_grace``: seconds running handlers get at stop before they
-      are cancelled (their events stay pending for the next start);
+      are cancelled (their events are released to the other workers);
     * ``clock``: wall-clock seconds, for tests.
     """
 
@@ -399,8 +384,8 @@ class PushReceiver:
             new: list[ParsedPush] = []
             if pushes:
                 new = await session.spool.admit(pushes, self._clock())
-        except _Unavailable:
-            await respond(503, b"shutting down")
+        except _Unavailable as exc:
+            await respond(503, str(exc).encode())
             return None
         except Exception:
             log.exception("could not record a push; answering 503 so the platform retries")
@@ -421,10 +406,14 @@ class PushReceiver:
         session = self._session
         if session is not None:
             if session.closing:
-                raise _Unavailable
+                raise _Unavailable("shutting down")
             return session
         if self._open_lock is None:
             self._open_lock = anyio.Lock()
+        if self._spool is not None:
+            # A shared spool (Redis) is a connection opened and closed by one task.
+            log.error("a PushReceiver on %r must be started before it gets pushes", self._spool)
+            raise _Unavailable("receiver not started")
         async with self._open_lock:
             if self._session is None:
                 log.warning(
