@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -66,22 +67,23 @@ def serve(spool: str, log: Path, *, workers: int = 3, **env: str) -> Iterator[st
         process.wait(30)
 
 
-def push_jobs(count: int, copies: int) -> list[PushJob]:
+def push_jobs(count: int, copies: int, tag: str = "") -> list[PushJob]:
     """``count`` pushes, the three documented kinds in turn, each ``copies`` times.
 
     The copies of a few pushes are shuffled together, so they arrive concurrently and
     interleaved with other pushes.  A ringing push names one agent (one event each).
+    ``tag`` starts every id (the app's handler is slow for keys containing "slow").
     """
-    import json
-
     bodies: list[tuple[Any, Any]] = []
     for n in range(count):
         if n % 3 == 0:
-            bodies.append(("voice_report", voice_report(n)))
+            report = voice_report(n)
+            bodies.append(("voice_report", {**report, "voiceId": tag + report["voiceId"]}))
         elif n % 3 == 1:
-            bodies.append(("call_center_record", call_center_record(call_session_id=f"CS-{n}")))
+            record = call_center_record(call_session_id=f"{tag}CS-{n}")
+            bodies.append(("call_center_record", record))
         else:
-            bodies.append(("agent_ringing", agent_ringing(f"call-{n}", [f"80{n:05d}"])))
+            bodies.append(("agent_ringing", agent_ringing(f"{tag}call-{n}", [f"80{n:05d}"])))
     rng = random.Random(14)
     jobs: list[PushJob] = []
     for start in range(0, count, 8):
