@@ -2,7 +2,8 @@
 
 ``PUSH_SPOOL``: a sqlite path, or a ``redis://`` URL (then ``PUSH_NAMESPACE``);
 ``PUSH_LEASE``: lease seconds; ``PUSH_HANDLER_SECONDS``: how long the
-handler takes for events whose key contains "slow"; ``PUSH_LOG``: a file the
+handler takes for events whose key contains "slow", once the file
+``PUSH_GATE`` exists; ``PUSH_LOG``: a file the
 handler appends ``start``/``end`` lines to (``O_APPEND``: one small write is
 atomic across processes).
 
@@ -21,6 +22,7 @@ from laaffic_async.webhooks import PushReceiver
 
 _LOG = os.environ["PUSH_LOG"]
 _SECONDS = float(os.environ.get("PUSH_HANDLER_SECONDS", "0"))
+_GATE = os.environ.get("PUSH_GATE", "")
 
 
 def _note(what: str, event: PushEvent) -> None:
@@ -34,6 +36,9 @@ def _note(what: str, event: PushEvent) -> None:
 async def on_push(event: PushEvent) -> None:
     _note("start", event)
     if "slow" in event.key:
+        # Mid-way until the test opens the gate (so a kill surely interrupts some).
+        while _GATE and not await anyio.Path(_GATE).exists():  # noqa: ASYNC110 (another process)
+            await anyio.sleep(0.05)
         await anyio.sleep(_SECONDS)
     _note("end", event)
 

@@ -32,7 +32,10 @@ def test_three_workers_handle_each_push_once_even_when_one_is_killed(
 ) -> None:
     log_path = tmp_path / "handled.log"
     spool = spool_for(kind, tmp_path, request)
-    with serve(spool, log_path, PUSH_LEASE="1", PUSH_HANDLER_SECONDS="1") as url:
+    gate = tmp_path / "gate"
+    with serve(
+        spool, log_path, PUSH_LEASE="1", PUSH_HANDLER_SECONDS="1", PUSH_GATE=str(gate)
+    ) as url:
         # 600 pushes of the three kinds, each delivered 3 times concurrently.
         [pusher] = deliver([(url, push_jobs(PUSHES, copies=3))], concurrency=24)
         assert pusher.statuses == {200: 3 * PUSHES}
@@ -42,13 +45,15 @@ def test_three_workers_handle_each_push_once_even_when_one_is_killed(
         assert sorted(log.starts.values()) == [1] * PUSHES  # exactly once across workers
         assert len(log.by_pid) >= 2  # the work really was shared by several processes
 
-        # 30 more whose handlers take a second; kill the worker running the most of them.
+        # 30 more whose handlers wait for the gate, then take a second: kill the worker
+        # running the most of them, then open the gate.
         [pusher] = deliver([(url, push_jobs(30, copies=3, tag="slow-"))])
         assert pusher.statuses == {200: 90}  # all 30 acknowledged
         wait_for(lambda: any(Log.read(log_path).running(pid) for pid in log.by_pid))
         log = Log.read(log_path)
         victim = max(log.by_pid, key=lambda pid: len(log.running(pid)))
         os.kill(victim, signal.SIGKILL)
+        gate.touch()
         interrupted = Log.read(log_path).running(victim)
         assert interrupted
         wait_for(lambda: len(Log.read(log_path).ends) == PUSHES + 30)
