@@ -158,3 +158,25 @@ def test_redis_spool_checks_its_arguments() -> None:
         RedisSpool("redis://127.0.0.1:1/0", timeout=0)
     with pytest.raises(ValueError, match="lease_seconds"):
         PushReceiver(Handler(), spool=None, lease_seconds=0)
+
+
+async def test_redis_forgets_consumers_that_hold_nothing(redis_url: str) -> None:
+    spools = [RedisSpool(redis_url, namespace="q") for _ in range(3)]
+    for n, spool in enumerate(spools):
+        await spool.open(worker=f"w{n}", lease=LEASE, window=HOUR)
+    pushes = parse_push(
+        json.dumps([{"callId": "c", "sipAccount": str(n)} for n in range(2)]).encode()
+    )
+    assert len(await spools[0].admit(pushes, 0.0)) == 2
+    # w0 and w1 read one entry each; w1 handles its entry, w2 never gets any.
+    for spool in spools[:2]:
+        [push] = (await spool.claim(0.0, 1, 0.1)).fresh
+    await spools[1].done([push.key], 0.0)
+    client = spools[0]._client
+    names = {c["name"] for c in await client.xinfo_consumers("{q}:stream", "q")}
+    assert names == {"w0", "w1"}
+    await spools[0].purge(0.0)  # w1 holds nothing: forgotten; w0 (itself) stays
+    names = {c["name"] for c in await client.xinfo_consumers("{q}:stream", "q")}
+    assert names == {"w0"}
+    for spool in reversed(spools):  # each holds a client's task group: last in, first out
+        await spool.close()

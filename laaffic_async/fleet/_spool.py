@@ -73,6 +73,23 @@ redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 """
 
+# Forget consumers (sessions) that own no entries: each session is a new consumer, and
+# dead ones would pile up.  Atomic, so none can be handed an entry while it goes.
+_FORGET = """
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return 0 end
+local gone = 0
+for _, consumer in ipairs(consumers) do
+    local field = {}
+    for i = 1, #consumer, 2 do field[consumer[i]] = consumer[i + 1] end
+    if field['name'] ~= ARGV[2] and field['pending'] == 0 then
+        redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], field['name'])
+        gone = gone + 1
+    end
+end
+return gone
+"""
+
 
 class RedisSpool:
     """A push spool in Redis, for receivers on several hosts (``laaffic-async[redis]``).
@@ -149,7 +166,12 @@ class RedisSpool:
         self._client, self._reader, self._stack = client, reader, stack
         self._scripts = {
             name: client.register_script(text)
-            for name, text in (("admit", _ADMIT), ("renew", _RENEW), ("done", _DONE))
+            for name, text in (
+                ("admit", _ADMIT),
+                ("renew", _RENEW),
+                ("done", _DONE),
+                ("forget", _FORGET),
+            )
         }
         self._worker = worker
         self._lease_ms = max(1, round(lease * 1000))
@@ -258,7 +280,8 @@ class RedisSpool:
             self._ids.pop(key, None)
 
     async def purge(self, now: float) -> None:
-        """Nothing to do: dedupe keys expire by themselves."""
+        """Forget consumers that hold nothing (dedupe keys expire by themselves)."""
+        await self._scripts["forget"](keys=[self._stream], args=[self.namespace, self._worker])
 
     async def close(self) -> None:
         """Disconnect (held entries stay in the group's pending list)."""
