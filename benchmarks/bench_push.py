@@ -183,15 +183,30 @@ def wait_until_up(port: int, process: subprocess.Popen[bytes], probe: bytes) -> 
 
 
 @contextmanager
-def process(command: list[str], port: int, probe: bytes, **env: str) -> Iterator[None]:
+def process(command: list[str], port: int, probe: bytes, **env: str) -> Iterator[int]:
+    """Run ``command`` in a process group of its own; yield the group's id."""
     child = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
     try:
         wait_until_up(port, child, probe)
-        yield
+        yield child.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, 9)
         child.wait(30)
+
+
+def group_cpu(group: int) -> float:
+    """CPU seconds used so far by the live processes of a process group (Linux)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group:  # pgrp; then utime and stime in clock ticks
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def fleet_bodies() -> list[bytes]:
@@ -254,10 +269,13 @@ async def fleet(folder: str) -> None:
                 command += ["--port", str(port), "--workers", str(workers), "--log-level", "error"]
                 path = os.pathsep.join([folder, *sys.path])
                 env = {"BENCH_SPOOL": spool_at, "BENCH_FSYNC": fsync, "PYTHONPATH": path}
-                with process(command, port, b"GET / HTTP/1.0\r\n\r\n", **env):
+                with process(command, port, b"GET / HTTP/1.0\r\n\r\n", **env) as group:
                     await anyio.sleep(1.0)  # every worker's lifespan
                     url = f"http://127.0.0.1:{port}/"
+                    cpu = group_cpu(group)
                     achieved, lat = await post_all(url, fleet_bodies(), rate)
+                    await anyio.sleep(0.5)  # the last handlers and commits
+                    cpu = (group_cpu(group) - cpu) / FLEET_PUSHES
                 if spool.startswith("redis"):
                     with socket.create_connection(("127.0.0.1", redis_port)) as conn:
                         conn.sendall(b"FLUSHALL\r\n")
@@ -269,7 +287,8 @@ async def fleet(folder: str) -> None:
                 offered = f"{rate:4.0f}/s offered" if rate else "32 connections"
                 print(
                     f"fleet {name:25} {offered:15}: {achieved:5.0f} acknowledged pushes/s, "
-                    f"ack p50 {quantile(lat, 0.5):5.1f} ms, p99 {quantile(lat, 0.99):6.1f} ms"
+                    f"ack p50 {quantile(lat, 0.5):5.1f} ms, p99 {quantile(lat, 0.99):6.1f} ms, "
+                    f"receiver CPU {cpu * 1e6:4.0f} us per push"
                 )
 
 
