@@ -25,10 +25,11 @@ as far as its persistence settings say (``appendonly yes`` with
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import anyio
+import attrs
 
 from .._core.pushes import ParsedPush, rebuild_event
 from .._push.spool import Claimed
@@ -89,6 +90,49 @@ for _, consumer in ipairs(consumers) do
 end
 return gone
 """
+
+
+@attrs.define(eq=False)
+class _Slot:
+    items: Sequence[Any]
+    result: Sequence[Any] = ()
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Batcher:
+    """Concurrent calls share one round trip: whoever gets the lock sends all queued items.
+
+    Under load this is one script call for many pushes instead of one each
+    (the receiver's CPU per push is mostly the Redis client's per-command cost).
+    """
+
+    def __init__(self, send: Callable[[list[Any]], Awaitable[Sequence[Any]]]) -> None:
+        self._send = send
+        self._queue: list[_Slot] = []
+        self._lock = anyio.Lock()
+
+    async def __call__(self, items: Sequence[Any]) -> Sequence[Any]:
+        slot = _Slot(items)
+        self._queue.append(slot)
+        async with self._lock:
+            if not slot.done:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await self._send([item for s in batch for item in s.items])
+                except BaseException as exc:
+                    for other in batch:  # never re-raise this task's cancellation elsewhere
+                        other.error = RuntimeError(f"Redis call failed: {exc!r}")
+                        other.done = True
+                    raise
+                start = 0
+                for other in batch:
+                    other.result = results[start : start + len(other.items)]
+                    start += len(other.items)
+                    other.done = True
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
 
 
 class RedisSpool:
@@ -179,15 +223,22 @@ class RedisSpool:
         self._ids.clear()
         self._cursor = "0-0"
         self._next_autoclaim = float("-inf")
+        # Made per session: a lock belongs to the event loop that made it.
+        self._admit = _Batcher(self._send_admit)
+        self._done = _Batcher(self._send_done)
 
     async def admit(self, pushes: Sequence[ParsedPush], now: float) -> list[ParsedPush]:
         """Key and enqueue ``pushes`` atomically; return the new ones."""
+        flags = await self._admit(pushes)
+        return [push for push, flag in zip(pushes, flags, strict=True) if flag]
+
+    async def _send_admit(self, pushes: list[ParsedPush]) -> Sequence[int]:
         args: list[str | int] = [self.namespace, self._seen, self._window]
         for push in pushes:
             args += [push.key, push.kind, push.data]
         with anyio.fail_after(2 * self.timeout):  # the platform's retry beats a hung request
-            flags = await self._scripts["admit"](keys=[self._stream], args=args)
-        return [push for push, flag in zip(pushes, flags, strict=True) if flag]
+            flags: Sequence[int] = await self._scripts["admit"](keys=[self._stream], args=args)
+        return flags
 
     async def claim(self, now: float, limit: int, wait: float) -> Claimed:
         """Entries of dead workers (idle over a lease) first, else new ones."""
@@ -259,9 +310,13 @@ class RedisSpool:
         """Acknowledge and delete the entries (their dedupe keys stay until they expire)."""
         ids = self._held_ids(keys)
         if ids:
-            await self._scripts["done"](keys=[self._stream], args=[self.namespace, *ids])
+            await self._done(ids)
         for key in keys:
             self._ids.pop(key, None)
+
+    async def _send_done(self, ids: list[str]) -> Sequence[None]:
+        await self._scripts["done"](keys=[self._stream], args=[self.namespace, *ids])
+        return [None] * len(ids)
 
     async def release(self, keys: Collection[str]) -> None:
         """Mark the entries idle past a lease, so the next ``XAUTOCLAIM`` takes them."""
