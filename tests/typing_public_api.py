@@ -22,8 +22,9 @@ from laaffic_async import (
     RecordPage,
     VoiceReport,
 )
+from laaffic_async.fleet import RedisSpool
 from laaffic_async.testing import Sandbox, SandboxTransport
-from laaffic_async.webhooks import PushReceiver
+from laaffic_async.webhooks import PushReceiver, PushStats
 
 
 async def usage() -> None:
@@ -57,3 +58,13 @@ async def on_push(event: PushEvent) -> None:
 
 
 receiver = PushReceiver(on_push, spool=None)
+workers = PushReceiver(on_push, spool="pushes.sqlite3", lease_seconds=30.0)
+replicas = PushReceiver(on_push, spool=RedisSpool("redis://localhost:6379/0", namespace="pushes"))
+stats: PushStats = replicas.stats()
+per_process: tuple[int, int, int, int, int] = (
+    stats.received,
+    stats.duplicates,
+    stats.handled,
+    stats.retried,
+    stats.taken_over,
+)
