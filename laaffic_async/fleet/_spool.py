@@ -92,6 +92,11 @@ return gone
 """
 
 
+def _chunks(ids: list[str], size: int = 1000) -> list[list[str]]:
+    # Lua's unpack() has a limit of a few thousand values.
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 @attrs.define(eq=False)
 class _Slot:
     items: Sequence[Any]
@@ -296,15 +301,12 @@ class RedisSpool:
 
     async def renew(self, keys: Collection[str], now: float) -> None:
         """Reset the idle time of the entries still ours (a lost one is forgotten)."""
-        ids = self._held_ids(keys)
-        if ids:
-            lost = set(
-                await self._scripts["renew"](
-                    keys=[self._stream], args=[self.namespace, self._worker, *ids]
-                )
-            )
-            if lost:
-                self._ids = {k: i for k, i in self._ids.items() if i not in lost}
+        lost: set[str] = set()
+        for chunk in _chunks(self._held_ids(keys)):
+            args = [self.namespace, self._worker, *chunk]
+            lost.update(await self._scripts["renew"](keys=[self._stream], args=args))
+        if lost:
+            self._ids = {k: i for k, i in self._ids.items() if i not in lost}
 
     async def done(self, keys: Collection[str], now: float) -> None:
         """Acknowledge and delete the entries (their dedupe keys stay until they expire)."""
@@ -315,7 +317,8 @@ class RedisSpool:
             self._ids.pop(key, None)
 
     async def _send_done(self, ids: list[str]) -> Sequence[None]:
-        await self._scripts["done"](keys=[self._stream], args=[self.namespace, *ids])
+        for chunk in _chunks(ids):
+            await self._scripts["done"](keys=[self._stream], args=[self.namespace, *chunk])
         return [None] * len(ids)
 
     async def release(self, keys: Collection[str]) -> None:
