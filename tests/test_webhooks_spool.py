@@ -187,3 +187,26 @@ def test_a_failed_transaction_fails_every_op_and_keeps_nothing(tmp_path: Path) -
     closed = Op("claim", limit=10)
     spool.apply([closed], 200.0)
     assert isinstance(closed.error, RuntimeError)
+
+
+async def test_a_spool_file_from_before_leases_is_upgraded(tmp_path: Path) -> None:
+    spool = tmp_path / "pushes.sqlite3"
+    with contextlib.closing(sqlite3.connect(spool)) as db:
+        db.executescript(
+            "CREATE TABLE pushes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL"
+            " UNIQUE, kind TEXT NOT NULL, data TEXT NOT NULL, received_at REAL NOT NULL,"
+            " done_at REAL);"
+        )
+        [push] = parse_push(json.dumps(voice_report(1)).encode())
+        db.execute(
+            "INSERT INTO pushes (key, kind, data, received_at) VALUES (?, ?, ?, 0)",
+            (push.key, push.kind, push.data),
+        )
+        db.commit()
+    handler = Collector()
+    async with PushReceiver(handler, spool=spool, **FAST) as app:  # type: ignore[arg-type]
+        await handler.wait_for(1)  # its pending row is free to take at once
+        assert await post_json(app, voice_report(1)) == 200  # and still a known key
+    assert handler.keys == [key(1)]
+    assert app.stats().taken_over == 1
+    assert pending_keys(spool) == set()
