@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(spool: str, log: Path, *, workers: int = 3, **env: str) -> Iterator[str]:
+def serve(spool: str, log: Path, env: dict[str, str], *, workers: int = 3) -> Iterator[str]:
     """Run ``uvicorn tests.push_fleet_app:app --workers N``; yield its URL once it answers."""
     port = free_port()
     environ = {
