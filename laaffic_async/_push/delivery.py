@@ -174,6 +174,7 @@ class Dispatcher:
             await self._wake.wait()
 
     async def _claim(self) -> None:
+        failing = False
         while not self._stop.is_set():
             room = 2 * self.concurrency - len(self.held)
             if room <= 0:
@@ -182,9 +183,15 @@ class Dispatcher:
             try:
                 got = await self.spool.claim(self.clock(), room, self.poll)
             except Exception:
-                log.warning("could not claim pushes from the spool; retrying", exc_info=True)
+                # Once per outage, not once per poll.
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "could not claim pushes from the spool; retrying", exc_info=True)
+                failing = True
                 await anyio.sleep(self.poll)
                 continue
+            if failing:
+                log.warning("claiming pushes from the spool again")
+                failing = False
             self.intake(got.fresh)
             self.intake(got.taken, taken=True)
 
