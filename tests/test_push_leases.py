@@ -71,10 +71,18 @@ def raw_spool(spec: Path | RedisSpool) -> Spool:
 async def test_redeliveries_are_dropped_across_receivers(make_spool: SpoolFactory) -> None:
     handler = Handler()
     apps = [PushReceiver(handler, spool=make_spool(), lease_seconds=LEASE) for _ in range(3)]
-    async with apps[0], apps[1], apps[2], anyio.create_task_group() as tg:
-        for n in range(20):
-            for app in apps:  # every receiver gets every push, concurrently
-                tg.start_soon(post_json, app, voice_report(n))
+    statuses: list[int] = []
+
+    async def post(app: PushReceiver, n: int) -> None:
+        statuses.append(await post_json(app, voice_report(n)))
+
+    async with apps[0], apps[1], apps[2]:
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                for app in apps:  # every receiver gets every push, concurrently
+                    tg.start_soon(post, app, n)
+        await eventually(lambda: len(handler.returned) == 20)
+    assert statuses == [200] * 60
     assert sorted(handler.calls.values()) == [1] * 20
     stats = [app.stats() for app in apps]
     assert sum(s.received for s in stats) == 20
