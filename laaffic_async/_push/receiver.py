@@ -40,21 +40,15 @@ host; ``fsync=False`` trades power-cut safety for ~50x cheaper commits),
 ``None`` for memory (lost with the process), or a
 :class:`~laaffic_async.fleet.RedisSpool` shared by replicas on several hosts.
 
-Running the handler needs a task group, which a plain ASGI app only has
-while something runs it: served alone, the ASGI lifespan starts and stops
-the receiver; mounted inside Starlette, FastAPI or Quart (whose lifespan
-does not reach mounted apps), enter ``async with receiver:`` in the parent
-app's lifespan.  Unstarted, a receiver on a file or in memory still works:
-each request runs the handler for its own events after its 200 was sent,
-trying a failing handler 3 times before leaving the event for the next push
-or a restart.  When mounting under Starlette, give the console the URL with
-its trailing slash (``/hooks/``) or a path token: Starlette answers a bare
-``/hooks`` with a redirect, which the platform does not follow.
-
-Pushes carry no signature.  ``path_token`` makes the push URL secret;
-``allowed_ips`` limits sources to the platform's addresses.  Behind a
-reverse proxy set ``trusted_proxy_header="x-forwarded-for"`` only when your
-proxy always sets it (the last entry, the one it appended, is used).
+The handler runs in a task group, so start the receiver: the ASGI lifespan
+does when it is served alone; mounted in Starlette, FastAPI or Quart, enter
+``async with receiver:`` in the parent's lifespan.  Unstarted, a receiver
+on a file or in memory runs each request's events after its 200 (3 tries);
+on Redis it answers 503.  Under Starlette give the console ``/hooks/`` or
+``/hooks/<token>``: a bare ``/hooks`` is redirected, which the platform
+does not follow.  Pushes carry no signature: ``path_token`` makes the URL
+secret, ``allowed_ips`` limits sources, and ``trusted_proxy_header`` reads
+the client address from a proxy that always sets it (its last entry).
 """
 
 from __future__ import annotations
