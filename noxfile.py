@@ -9,13 +9,23 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
+#: Every Python the classifiers in pyproject.toml name.
+PYTHONS = ["3.11", "3.12", "3.13"]
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """pytest on asyncio and trio (anyio's plugin), plus the docs' doctests."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def coverage(session: nox.Session) -> None:
+    """The test suite under coverage.py, with a line report of what no test runs."""
+    session.install("-e", ".[test]", "coverage[toml]>=7.4")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--show-missing", "--skip-covered")
 
 
 @nox.session(python=PYTHON)

@@ -17,6 +17,11 @@ read the whole table once per slice. This variant keeps ``_server.py``'s HTTP ma
 
 Pages are built on demand and cached (LRU, 4096 pages), so repeated rounds cost the server
 little. ``run_records_server(total_records)`` yields ``(base_url, newest, oldest)``.
+
+``per_second`` puts that many rows in each occupied second (a dialer at 30 calls/s), and
+``unstable_ties`` orders the rows of one second at random afresh on every query (``ORDER BY
+submitTime DESC`` under LIMIT/OFFSET without a tiebreaker); such pages are assembled per query
+from cached row encodings instead of being cached whole.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -46,42 +52,73 @@ _BAD_PARAMETER = b'{"status":"-22","reason":"Parameter exception","data":null}'
 
 
 class _Table:
-    def __init__(self, total: int, newest: int) -> None:
+    def __init__(
+        self, total: int, newest: int, per_second: int = 1, unstable_ties: bool = False
+    ) -> None:
         self.total = total
         self.newest = newest
-        self.spacing = max(1, _SPAN // max(total, 1))
+        self.per_second = per_second
+        self.groups = max(1, math.ceil(total / per_second))
+        self.spacing = max(1, _SPAN // self.groups)
+        self.unstable_ties = unstable_ties
+        self.rng = random.Random(7)
+        self.encoded = lru_cache(maxsize=1 << 20)(self._encoded)
+
+    def second(self, index: int) -> int:
+        return self.newest - self.spacing * (index // self.per_second)
 
     def record(self, index: int) -> dict[str, object]:
-        submit = datetime.fromtimestamp(self.newest - self.spacing * index, _TZ)
-        return _server.sample_record(index, submit)
+        return _server.sample_record(index, datetime.fromtimestamp(self.second(index), _TZ))
+
+    def _encoded(self, index: int) -> bytes:
+        return json.dumps(self.record(index), separators=(",", ":")).encode()
 
     def window(self, start: float, end: float) -> tuple[int, int]:
         """(first index, count) of the rows submitted in [start, end]."""
-        low = max(0, math.ceil((self.newest - end) / self.spacing))
-        high = min(self.total - 1, math.floor((self.newest - start) / self.spacing))
+        low = max(0, math.ceil((self.newest - end) / self.spacing)) * self.per_second
+        last_group = math.floor((self.newest - start) / self.spacing)
+        high = min(self.total - 1, (last_group + 1) * self.per_second - 1)
         return low, max(0, high - low + 1)
+
+    def indexes(self, low: int, count: int, first: int, stop: int) -> list[int]:
+        if not self.unstable_ties or self.per_second == 1:
+            return list(range(first, stop))
+        # Whole seconds around the page, each shuffled afresh, then the page's positions.
+        width = self.per_second
+        lo, hi = max(low, first // width * width), min(low + count, -(-stop // width) * width)
+        shuffled: list[int] = []
+        for group in range(lo, hi, width):
+            members = list(range(group, min(group + width, hi)))
+            self.rng.shuffle(members)
+            shuffled.extend(members)
+        return shuffled[first - lo : stop - lo]
 
     def page(self, low: int, count: int, current: int, size: int) -> bytes:
         first = low + (current - 1) * size
         stop = min(low + count, first + size)
-        data = {
+        head = {
             "total": count,
             "size": size,
             "current": current,
             "pages": math.ceil(count / size),
             "searchCount": True,
-            "records": [self.record(i) for i in range(first, stop)],
         }
-        return json.dumps(
-            {"status": "0", "reason": "success", "data": data}, separators=(",", ":")
-        ).encode()
+        rows = b",".join(self.encoded(i) for i in self.indexes(low, count, first, max(first, stop)))
+        return b'{"status":"0","reason":"success","data":%s,"records":[%s]}}' % (
+            json.dumps(head, separators=(",", ":")).encode()[:-1],
+            rows,
+        )
 
 
 class _RecordsState(_server._State):
-    def __init__(self, total_records: int, newest: int) -> None:
+    def __init__(
+        self, total_records: int, newest: int, per_second: int, unstable_ties: bool
+    ) -> None:
         super().__init__(total_records)
-        self.table = _Table(total_records, newest)
-        self.cached_page = lru_cache(maxsize=4096)(self.table.page)
+        self.table = _Table(total_records, newest, per_second, unstable_ties)
+        self.cached_page = (
+            self.table.page if unstable_ties else lru_cache(maxsize=4096)(self.table.page)
+        )
 
     def answer(self, path: bytes, body: bytes, close: bool) -> bytes:
         if not path.endswith(b"/voice/recordsipquery"):
@@ -140,8 +177,10 @@ class _SlowHttp11(_server._Http11):
         self._transport = _Delayed(transport, self._latency)  # type: ignore[assignment]
 
 
-async def _serve(total_records: int, newest: int, latency: float) -> None:
-    state = _RecordsState(total_records, newest)
+async def _serve(
+    total_records: int, newest: int, latency: float, per_second: int, unstable_ties: bool
+) -> None:
+    state = _RecordsState(total_records, newest, per_second, unstable_ties)
     loop = asyncio.get_running_loop()
 
     def protocol() -> asyncio.Protocol:
@@ -157,18 +196,19 @@ async def _serve(total_records: int, newest: int, latency: float) -> None:
 
 @contextlib.contextmanager
 def run_records_server(
-    total_records: int, latency: float = 0.0
+    total_records: int, latency: float = 0.0, per_second: int = 1, unstable_ties: bool = False
 ) -> Iterator[tuple[str, datetime, datetime]]:
     """Start the server in its own process; yield (base URL, newest row's time, oldest's).
 
     ``latency``: seconds every answer is held back (a remote API's round trip and query
-    time); 0 answers at once.
+    time); 0 answers at once.  ``per_second``/``unstable_ties``: see the module doc.
     """
     newest = int(time.time()) - 60
-    table = _Table(total_records, newest)
+    table = _Table(total_records, newest, per_second)
     args = [os.path.abspath(__file__), str(total_records), str(newest), str(latency)]
+    args += [str(per_second), "1" if unstable_ties else "0"]
     with _server.spawn(args, "records server") as port:
-        oldest = newest - table.spacing * (total_records - 1)
+        oldest = table.second(total_records - 1)
         yield (
             f"http://127.0.0.1:{port}/v3",
             datetime.fromtimestamp(newest, UTC),
@@ -177,4 +217,12 @@ def run_records_server(
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
+    asyncio.run(
+        _serve(
+            int(sys.argv[1]),
+            int(sys.argv[2]),
+            float(sys.argv[3]),
+            int(sys.argv[4]),
+            sys.argv[5] == "1",
+        )
+    )

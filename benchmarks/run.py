@@ -103,6 +103,26 @@ def main() -> None:
         + bench_export.format_table(export_rows)
     )
 
+    print("== export throughput, unstable ties", file=sys.stderr)
+    tie_rows = []
+    for latency in (0.0, 0.005):
+        tie_rows += bench_export.run(
+            records=200_000,
+            quick=quick,
+            reps=1 if quick else 3,
+            latency=latency,
+            only="(c) client",
+            per_second=30,
+            unstable_ties=True,
+        )
+    sections.append(
+        "## Export throughput with 30 records per second in random order per query\n\n"
+        "The same, against a server that puts 30 records in each second and orders the "
+        "records of one second at random on every query: nearly every page boundary splits a "
+        "second, which records() then reads on its own (one more request per page).\n\n"
+        + bench_export.format_table(tie_rows)
+    )
+
     print("== memory", file=sys.stderr)
     # Each measured in a child process of its own, so the peak RSS is the export's or the batch's.
     memory = bench_export.measure_memory(100_000 if quick else 1_000_000)

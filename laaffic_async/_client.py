@@ -1,57 +1,44 @@
-"""AsyncClient: the one place that awaits the network.
+"""AsyncClient: builds the one I/O seam and hands it to every feature.
 
-Everything it sends is built by the sans-I/O core; everything it receives is
-decoded there too.  What lives here is the part that needs a clock, a socket
-and sleep: signing each attempt at the current (corrected) time, sending,
-and deciding from the failure whether a retry is safe.
+The client owns the parts a process shares: the :class:`~._io.caller.Caller` (signing, clock
+offset, the single retry loop, over a :class:`~._io.session.Session`), the client-wide dial
+limits, and the task group batches and paging workers run in. Every method below is a short
+delegation to a feature module that receives the caller and the task group, never the client.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import random
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import anyio
-import anyio.lowlevel
+import anyio.abc
 import httpx
 
 from . import _recordings
 from ._callcenter_models import RecordingUrl
-from ._core.clock import offset_from_date_header
-from ._core.envelope import decode
-from ._core.requests import ApiRequest, send_sip_request
-from ._core.retry import (
-    RetryPolicy,
-    Verdict,
-    after_answer_error,
-    after_transport_failure,
-    backoff_delay,
-)
-from ._core.signing import signed_headers
-from ._dialing.batch import Batch, BatchOptions, BatchProgress, stream_outcomes
+from ._core.requests import ApiRequest
+from ._core.retry import RetryPolicy
+from ._dialing.batch import Batch, stream_outcomes
+from ._dialing.dialer import Dialer
 from ._dialing.limits import DialLimits, positive_int
-from ._io.stack import Backend, HttpStack
+from ._dialing.options import BatchKeywords, split_keywords
+from ._io import instrument
+from ._io.caller import Caller
+from ._io.stack import Backend, build_session
 from ._paging import records as _records
 from ._paging.records import RecordStream
 from .callcenter import CallCenter
-from .errors import (
-    HttpStatusError,
-    LaafficError,
-    OutcomeUnknownError,
-    RateLimitedError,
-    RequestValidationError,
-    ResponseFormatError,
-    TimestampExpiredError,
-    TransportError,
-)
+from .errors import RequestValidationError
 from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["ITNIOTECH", "LAAFFIC", "ONBUKA", "AsyncClient"]
 
@@ -62,10 +49,6 @@ ITNIOTECH = "https://api.itniotech.com"
 #: Onbuka's API root, the same API under a third brand.
 ONBUKA = "https://api.onbuka.com/v3"
 
-log = logging.getLogger("laaffic_async")
-
-# Failures where the request provably never left: safe to retry even for sendSip.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 # The vendor's own Java SDK uses 15 s connect and read timeouts.
 _DEFAULT_TIMEOUT = 15.0
 
@@ -109,6 +92,13 @@ class AsyncClient:
     own pool); the first two skip httpx's client layer (see ``_http.py``).
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
+
+    Observability: when ``opentelemetry-api`` is installed (the ``otel``
+    extra) every attempt, dial, batch and records() export is traced and
+    measured through ``tracer_provider`` and ``meter_provider`` (default: the
+    global ones, which record nothing until the application configures
+    OpenTelemetry); ``telemetry=False`` turns it off.  See the README's
+    "Observability" section for the spans and metrics.
     """
 
     def __init__(
@@ -126,6 +116,9 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        telemetry: bool = True,
     ) -> None:
         api_key = api_key or _env("LAAFFIC_API_KEY")
         api_secret = api_secret or _env("LAAFFIC_API_SECRET")
@@ -137,37 +130,57 @@ class AsyncClient:
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
             raise RequestValidationError("max_connections", "must be a positive integer")
+        self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
         #: Limits every send_sip/place shares, from any task (None: unlimited).
-        self.limits = DialLimits(concurrency, calls_per_second)
+        self.limits = DialLimits(concurrency, calls_per_second, instrumentation=self._instrument)
         if concurrency is not None:
             # A pool smaller than the concurrency would silently cap it: grow the pool.
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
-        self._credentials = Credentials(api_key, api_secret)
-        self.app_id = app_id or _env("LAAFFIC_APP_ID")
-        self.base_url = (base_url or _env("LAAFFIC_BASE_URL") or LAAFFIC).rstrip("/") + "/"
         self.max_connections = max_connections
-        self.retry = retry or RetryPolicy()
-        self._clock_offset = 0.0
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._stack = HttpStack.build(
+        session = build_session(
             backend=http_backend,
             max_connections=max_connections,
             timeout=timeout,
             transport=transport,
             http_client=http_client,
         )
+        self._caller = Caller(
+            credentials=Credentials(api_key, api_secret),
+            base_url=(base_url or _env("LAAFFIC_BASE_URL") or LAAFFIC).rstrip("/") + "/",
+            session=session,
+            retry=retry or RetryPolicy(),
+            app_id=app_id or _env("LAAFFIC_APP_ID"),
+            instrumentation=self._instrument,
+        )
+        self._dialer = Dialer(self._caller, self.limits)
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def app_id(self) -> str | None:
+        """The default appId for calls that do not name one."""
+        return self._caller.app_id
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to, ending in ``/``."""
+        return self._caller.base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How read-only requests are retried."""
+        return self._caller.retry
 
     def __repr__(self) -> str:
         return (
-            f"AsyncClient(api_key={self._credentials.api_key!r}, app_id={self.app_id!r}, "
+            f"AsyncClient(api_key={self._caller.credentials.api_key!r}, app_id={self.app_id!r}, "
             f"base_url={self.base_url!r})"
         )
 
     async def __aenter__(self) -> Self:
         if self._task_group is not None:
             raise RuntimeError("this AsyncClient is already entered")
-        # The task group batches run in: owned by the client, so no async generator
-        # ever yields from inside one (see _batch.py).
+        # The task group batches and paging workers run in: owned by the client, so no
+        # async generator ever yields from inside one (see _dialing/batch.py).
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
@@ -199,9 +212,12 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the pooled connections (unless the caller owns the httpx client)."""
-        await self._stack.aclose()
+        await self._caller.aclose()
 
-    # -- the calls -------------------------------------------------------------------------
+    def _running_group(self) -> anyio.abc.TaskGroup | None:
+        return self._task_group
+
+    # -- dialing ---------------------------------------------------------------------------
 
     async def send_sip(
         self,
@@ -217,7 +233,9 @@ class AsyncClient:
         Raises :class:`~laaffic_async.errors.RequestValidationError` before
         sending when a field breaks the page's rules, the endpoint's
         :class:`~laaffic_async.errors.ApiError` subclass when the platform
-        refuses (``SipBusyError`` when the account is on a call), and
+        refuses (``SipBusyError`` when the account is on a call),
+        :class:`~laaffic_async.errors.TransportError` when the request provably
+        never reached the server after every allowed attempt, and
         :class:`~laaffic_async.errors.OutcomeUnknownError` when the call may
         or may not have been placed.
         """
@@ -228,92 +246,52 @@ class AsyncClient:
             called_info=called_info,
             app_id=app_id,
         )
-        return await self.place(call)
+        return await self._dialer.place(call)
 
     async def place(self, call: Call) -> PlacedCall:
         """Place a prepared :class:`~laaffic_async.models.Call` (see :meth:`send_sip`)."""
-        request = send_sip_request(call, self.app_id)
-        async with self.limits:
-            data = await self.request(request)
-        if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
-            # The platform answered "0" but gave no id: the call ran, we cannot name it.
-            raise OutcomeUnknownError(
-                f"success without a voice id: {data!r}", endpoint=request.endpoint, request=call
-            )
-        return PlacedCall(voice_id=str(data), call=request.subject)  # type: ignore[arg-type]
+        return await self._dialer.place(call)
 
     def send_many(
-        self,
-        calls: Iterable[Call] | AsyncIterable[Call],
-        *,
-        concurrency: int = 50,
-        calls_per_second: float | None = None,
-        retry_busy: bool = True,
-        busy_timeout: float = 300.0,
-        busy_delay: float = 1.0,
-        one_per_account: bool = True,
-        ordered: bool = False,
-        lookahead: int | None = None,
-        progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
+        self, calls: Iterable[Call] | AsyncIterable[Call], **options: Unpack[BatchKeywords]
     ) -> AsyncIterator[CallOutcome]:
         """Place many calls; yield a :class:`CallOutcome` per call as each finishes.
 
         ``calls`` (an iterable or async iterable of :class:`Call`) is read lazily.
-        ``concurrency`` caps requests in flight (at most ``max_connections``),
-        ``calls_per_second`` their start rate, ``one_per_account`` allows one per
-        account; a -68 is retried with backoff for up to ``busy_timeout`` s.
-        A failed call is an outcome, never an exception.  Details: ``_batch.py``.
-        Needs ``async with AsyncClient(...)``; for immediate cleanup on an early
-        exit use :meth:`batch`.
+        ``concurrency`` (default 50) caps requests in flight (at most ``max_connections``),
+        ``calls_per_second`` their start rate, ``one_per_account`` (default True) allows one
+        per account; a -68 is retried with backoff for up to ``busy_timeout`` s (default 300,
+        first delay ``busy_delay``, default 1 s) unless ``retry_busy=False``. ``ordered=True``
+        yields in input order; ``lookahead`` bounds calls read ahead (default 4 x
+        concurrency); ``progress`` receives the running counts. A failed call is an
+        outcome, never an exception. Needs ``async with AsyncClient(...)``; for immediate
+        cleanup on an early exit use :meth:`batch`.
         """
-        batch = self.batch(
-            calls,
-            concurrency=concurrency,
-            calls_per_second=calls_per_second,
-            retry_busy=retry_busy,
-            busy_timeout=busy_timeout,
-            busy_delay=busy_delay,
-            one_per_account=one_per_account,
-            ordered=ordered,
-            lookahead=lookahead,
-            progress=progress,
-        )
-        return stream_outcomes(batch)
+        return stream_outcomes(self.batch(calls, **options))
 
     def batch(
-        self,
-        calls: Iterable[Call] | AsyncIterable[Call],
-        *,
-        concurrency: int = 50,
-        calls_per_second: float | None = None,
-        retry_busy: bool = True,
-        busy_timeout: float = 300.0,
-        busy_delay: float = 1.0,
-        one_per_account: bool = True,
-        ordered: bool = False,
-        lookahead: int | None = None,
-        progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
+        self, calls: Iterable[Call] | AsyncIterable[Call], **options: Unpack[BatchKeywords]
     ) -> Batch:
         """:meth:`send_many` as ``async with client.batch(calls) as outcomes:``.
 
         Leaving the block stops the batch and waits until nothing of it runs.
         """
+        settings, progress = split_keywords(options)
+        settings.check_pool(self._caller.session.pool_size)
         if self._task_group is None:
             raise RuntimeError(
                 "send_many()/batch() need the client entered: `async with AsyncClient(...) as c:`"
             )
-        options = BatchOptions(
-            concurrency=concurrency,
-            calls_per_second=calls_per_second,
-            retry_busy=retry_busy,
-            busy_timeout=busy_timeout,
-            busy_delay=busy_delay,
-            one_per_account=one_per_account,
-            ordered=ordered,
-            lookahead=lookahead,
+        return Batch(
+            calls,
+            self._dialer.send,
+            settings,
+            self._task_group,
+            progress,
+            instrumentation=self._instrument,
         )
-        options.check_pool(self._stack.pool_size)
-        return Batch(calls, self.place, options, self._task_group, progress)
+
+    # -- call records ------------------------------------------------------------------------
 
     async def record_page(
         self,
@@ -331,7 +309,7 @@ class AsyncClient:
         months, or the API answers -25); :meth:`records` slices long windows.
         """
         return await _records.fetch_page(
-            self,
+            self._caller,
             start,
             end,
             current=current,
@@ -361,7 +339,8 @@ class AsyncClient:
         :class:`~laaffic_async.RecordStream`.
         """
         return _records.stream(
-            self,
+            self._caller,
+            self._running_group,
             start,
             end,
             sip_group_name=sip_group_name,
@@ -370,19 +349,19 @@ class AsyncClient:
             concurrency=concurrency,
         )
 
-    # -- call center and recordings (the work lives in callcenter.py and _recordings.py) -----
+    # -- call center and recordings ----------------------------------------------------------
 
     @property
     def call_center(self) -> CallCenter:
         """Call-center management: agent groups, agents, number lists, dialing tasks."""
-        return CallCenter(self)
+        return CallCenter(self._caller, self._running_group)
 
     async def record(self, voice_id: str) -> CallRecord:
         """One call record by its voice id (``GET voice/recordSip/{voiceId}``).
 
         Raises :class:`~laaffic_async.errors.DataNotFoundError` (-24) for an unknown id.
         """
-        return await _recordings.fetch_record(self, voice_id)
+        return await _recordings.fetch_record(self._caller, voice_id)
 
     async def recording_url(self, recording_file_id: str, source_type: str = "sip") -> RecordingUrl:
         """A time-limited download link for a recording (voice/getRecordingFileUrl).
@@ -390,7 +369,7 @@ class AsyncClient:
         ``recording_file_id`` is :attr:`CallRecord.recording_file_id`;
         ``source_type`` is ``"sip"`` (phone calls) or ``"group"`` (group calls).
         """
-        return await _recordings.fetch_recording_url(self, recording_file_id, source_type)
+        return await _recordings.fetch_recording_url(self._caller, recording_file_id, source_type)
 
     async def download_recording(
         self, file_id: str, destination: str | os.PathLike[str], *, source_type: str = "sip"
@@ -405,73 +384,17 @@ class AsyncClient:
         answers an error (the platform sends HTTP 500 with a text reason).
         Returns the path written.
         """
-        return await _recordings.download_recording(self, file_id, destination, source_type)
+        return await _recordings.download_recording(self._caller, file_id, destination, source_type)
 
-    # -- the engine --------------------------------------------------------------------------
+    # -- the seam ----------------------------------------------------------------------------
 
     def now(self) -> float:
         """The current time in unix seconds, corrected by the learned server offset."""
-        return time.time() + self._clock_offset
+        return self._caller.now()
 
     async def request(self, request: ApiRequest) -> Any:
         """Sign, send and decode one :class:`ApiRequest`, retrying only where safe.
 
-        Returns the envelope's ``data``.  This is the single network seam
-        used by every endpoint method, batching and paging.
+        Returns the envelope's ``data``; see :class:`~laaffic_async._io.caller.Caller`.
         """
-        # A checkpoint first: with an in-process transport nothing below may yield, and a
-        # cancelled caller must still be able to stop here (trio is strict about it).
-        await anyio.lowlevel.checkpoint()
-        endpoint = request.endpoint
-        attempt = 0
-        resigned = False
-        while True:
-            attempt += 1
-            headers = signed_headers(self._credentials, int(self.now()))
-            try:
-                status, content, answer_headers = await self._stack.exchange(
-                    request.method,
-                    self.base_url + endpoint,
-                    body=request.body,
-                    params=request.params,
-                    headers=headers,
-                )
-            except httpx.TransportError as exc:
-                sent = not isinstance(exc, _NOT_SENT)
-                verdict = after_transport_failure(
-                    self.retry, attempt, sent=sent, dials=request.dials
-                )
-                if verdict is Verdict.RETRY:
-                    await self._pause(attempt, endpoint, exc)
-                    continue
-                message = f"{type(exc).__name__}: {exc}"
-                if verdict is Verdict.UNKNOWN:
-                    # The body may have reached the server: never a reason to dial again.
-                    raise OutcomeUnknownError(
-                        message, endpoint=endpoint, request=request.subject
-                    ) from exc
-                raise TransportError(message, endpoint=endpoint) from exc
-            try:
-                return decode(endpoint, status, content)
-            except TimestampExpiredError:
-                offset = offset_from_date_header(answer_headers.get("date"), time.time())
-                if resigned or offset is None:
-                    raise
-                # -16 says the call did not run; sign again with the server's time.
-                self._clock_offset = offset
-                resigned = True
-                log.warning("%s: timestamp refused; clock offset now %+.0f s", endpoint, offset)
-            except (HttpStatusError, ResponseFormatError, RateLimitedError) as exc:
-                verdict = after_answer_error(self.retry, attempt, exc, dials=request.dials)
-                if verdict is Verdict.UNKNOWN:
-                    raise OutcomeUnknownError(
-                        str(exc), endpoint=endpoint, request=request.subject
-                    ) from exc
-                if verdict is Verdict.RAISE:
-                    raise
-                await self._pause(attempt, endpoint, exc)
-
-    async def _pause(self, attempt: int, endpoint: str, exc: Exception | LaafficError) -> None:
-        delay = backoff_delay(self.retry, attempt, random.random())
-        log.info("%s: attempt %d failed (%s); retrying in %.2f s", endpoint, attempt, exc, delay)
-        await anyio.sleep(delay)
+        return await self._caller.request(request)

@@ -15,10 +15,9 @@ cancellation) removes the temporary file.  File work runs in worker threads.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import random
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,39 +27,33 @@ import httpx
 from ._callcenter_models import RecordingUrl
 from ._core.answers import read_record, read_recording_url
 from ._core.callcenter import record_request, recording_url_request
-from ._core.retry import backoff_delay
-from .errors import HttpStatusError, RequestValidationError, TransportError
+from ._io.caller import DOWNLOAD
+from .errors import RequestValidationError
 from .models import CallRecord
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from ._io.caller import Caller
 
 __all__ = ["CHUNK_SIZE", "DOWNLOAD", "download_recording", "fetch_record", "fetch_recording_url"]
-
-log = logging.getLogger("laaffic_async")
 
 #: Bytes written to disk at a time.  Measured on a 48 MiB download over 127.0.0.1: 64 KiB
 #: chunks ran at 171 MiB/s, 256 KiB at 230 MiB/s (plain httpx reading to nowhere: 318 MiB/s);
 #: the client's peak memory stayed under 1 MiB either way.
 CHUNK_SIZE = 256 * 1024
-#: The name errors and logs give a download: never its URL, whose query is a credential.
-DOWNLOAD = "recording download"
-# How much of a failed download's text answer is kept for the error message.
-_ERROR_BODY_LIMIT = 4096
 
 
-async def fetch_record(client: AsyncClient, voice_id: str) -> CallRecord:
+async def fetch_record(caller: Caller, voice_id: str) -> CallRecord:
     """``GET voice/recordSip/{voiceId}`` as a :class:`CallRecord`."""
     request = record_request(voice_id)
-    return read_record(request.endpoint, await client.request(request))
+    return read_record(request.endpoint, await caller.request(request))
 
 
 async def fetch_recording_url(
-    client: AsyncClient, recording_file_id: str, source_type: str = "sip"
+    caller: Caller, recording_file_id: str, source_type: str = "sip"
 ) -> RecordingUrl:
     """``GET voice/getRecordingFileUrl`` as a :class:`RecordingUrl`."""
     request = recording_url_request(recording_file_id, source_type)
-    return read_recording_url(request.endpoint, await client.request(request))
+    return read_recording_url(request.endpoint, await caller.request(request))
 
 
 def _target(destination: str | os.PathLike[str], file_id: str) -> Path:
@@ -83,52 +76,33 @@ def _discard(path: str) -> None:
         os.unlink(path)
 
 
-async def _error_text(response: httpx.Response) -> str:
-    """The start of a failure's text answer (it may be long; only the start is kept)."""
-    kept = bytearray()
-    async for chunk in response.aiter_bytes():
-        kept += chunk[: _ERROR_BODY_LIMIT - len(kept)]
-        if len(kept) >= _ERROR_BODY_LIMIT:
-            break
-    return kept.decode("utf-8", "replace")
+def _writer(target: Path) -> Callable[[httpx.Response], Awaitable[None]]:
+    """The download's sink: a fresh temporary file per attempt, renamed over ``target``."""
 
-
-async def _stream_once(client: AsyncClient, url: str, target: Path) -> None:
-    fd, temporary = await anyio.to_thread.run_sync(
-        lambda: tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    )
-    handle = anyio.wrap_file(os.fdopen(fd, "wb"))
-    try:
-        # A pre-signed link: the Api-Key and Sign are not sent to whatever host serves it.
-        async with client._stack.http.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise HttpStatusError(
-                    response.status_code, endpoint=DOWNLOAD, body=await _error_text(response)
-                )
+    async def sink(response: httpx.Response) -> None:
+        fd, temporary = await anyio.to_thread.run_sync(
+            lambda: tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        )
+        handle = anyio.wrap_file(os.fdopen(fd, "wb"))
+        try:
             async for chunk in response.aiter_bytes(CHUNK_SIZE):
                 await handle.write(chunk)
-        await handle.flush()
-        # Durable before visible: fsync, close, then the atomic rename.
-        await anyio.to_thread.run_sync(os.fsync, handle.wrapped.fileno())
-        await handle.aclose()
-        await anyio.to_thread.run_sync(os.replace, temporary, target)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
+            await handle.flush()
+            # Durable before visible: fsync, close, then the atomic rename.
+            await anyio.to_thread.run_sync(os.fsync, handle.wrapped.fileno())
             await handle.aclose()
-            await anyio.to_thread.run_sync(_discard, temporary)
-        raise
+            await anyio.to_thread.run_sync(os.replace, temporary, target)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await handle.aclose()
+                await anyio.to_thread.run_sync(_discard, temporary)
+            raise
 
-
-def _transient(exc: Exception) -> bool:
-    # NOTES.md: the download answers HTTP 500 with a text body when it fails (unknown
-    # file, expired link): that is an answer, not an outage, and is never retried.
-    if isinstance(exc, HttpStatusError):
-        return exc.status_code in (502, 503, 504)
-    return isinstance(exc, httpx.TransportError)
+    return sink
 
 
 async def download_recording(
-    client: AsyncClient,
+    caller: Caller,
     file_id: str,
     destination: str | os.PathLike[str],
     source_type: str = "sip",
@@ -136,21 +110,9 @@ async def download_recording(
     """Fetch a fresh link for ``file_id`` and stream the recording to ``destination``.
 
     Transport failures and 502-504 restart the download from the beginning
-    (it is read-only), following the client's retry policy.
+    (it is read-only), in the caller's one retry loop.
     """
     target = await anyio.to_thread.run_sync(_target, destination, file_id)
-    link = await fetch_recording_url(client, file_id, source_type)
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await _stream_once(client, link.url, target)
-            return target
-        except (httpx.TransportError, HttpStatusError) as exc:
-            if not _transient(exc) or attempt >= client.retry.attempts:
-                if isinstance(exc, httpx.TransportError):
-                    raise TransportError(f"{type(exc).__name__}: {exc}", endpoint=DOWNLOAD) from exc
-                raise
-            delay = backoff_delay(client.retry, attempt, random.random())
-            log.info("%s of %s: attempt %d failed (%s); retrying", DOWNLOAD, file_id, attempt, exc)
-            await anyio.sleep(delay)
+    link = await fetch_recording_url(caller, file_id, source_type)
+    await caller.download(link.url, _writer(target))
+    return target

@@ -27,13 +27,14 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import attrs
+from anyio.abc import TaskGroup
 
 from ._callcenter_models import (
     Agent,
@@ -60,7 +61,7 @@ from ._paging.liststream import ListStream
 from .errors import RequestValidationError
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from ._io.caller import Caller
 
 __all__ = ["CallCenter"]
 
@@ -149,17 +150,25 @@ def _task_identity(task: Task) -> str:
     return task.task_id
 
 
+def _no_task_group() -> TaskGroup | None:
+    return None
+
+
 class CallCenter:
     """Call-center management, bound to one :class:`~laaffic_async.AsyncClient`.
 
     Get it as ``client.call_center``; it holds no state of its own.
     """
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+    def __init__(
+        self, caller: Caller, task_group: Callable[[], TaskGroup | None] | None = None
+    ) -> None:
+        self._caller = caller
+        # The running task group the list streams' workers may live in (an entered client's).
+        self._task_group = task_group or _no_task_group
 
     def __repr__(self) -> str:
-        return f"CallCenter({self._client!r})"
+        return f"CallCenter(base_url={self._caller.base_url!r})"
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -170,8 +179,8 @@ class CallCenter:
         ``voice_group_id`` up with ``groups(group_name=...)``.  Raises
         :class:`~laaffic_async.errors.DataExistsError` (-20) for a name in use.
         """
-        request = build.add_group_request(group_name, app_id, self._client.app_id)
-        await self._client.request(_not_resent(request, {"groupName": group_name}))
+        request = build.add_group_request(group_name, app_id, self._caller.app_id)
+        await self._caller.request(_not_resent(request, {"groupName": group_name}))
 
     async def add_agents(
         self,
@@ -189,7 +198,7 @@ class CallCenter:
         """
         request = build.add_agents_request(voice_group_id, size, display_num, country_code)
         subject = {"voiceGroupId": voice_group_id, "size": size}
-        data = await self._client.request(_not_resent(request, subject))
+        data = await self._caller.request(_not_resent(request, subject))
         return read_agents(request.endpoint, data)
 
     async def upload_numbers(
@@ -217,7 +226,7 @@ class CallCenter:
             )
         name = _name_of(file, file_name)
         request = await anyio.to_thread.run_sync(_upload_request, file, name)
-        return read_uploaded(request.endpoint, await self._client.request(request))
+        return read_uploaded(request.endpoint, await self._caller.request(request))
 
     async def submit_task(
         self,
@@ -249,13 +258,13 @@ class CallCenter:
             task_type=task_type,
             voice_group_ids=voice_group_ids,
             app_id=app_id,
-            default_app_id=self._client.app_id,
+            default_app_id=self._caller.app_id,
             callout_rate=callout_rate,
             display_num=display_num,
             country_code=country_code,
             remark=remark,
         )
-        data = await self._client.request(request)
+        data = await self._caller.request(request)
         task_id = read_task_id(data)
         if task_id is None and data is not None:
             log.warning("%s: task created, but its id is unreadable: %.80r", request.endpoint, data)
@@ -268,7 +277,7 @@ class CallCenter:
     ) -> GroupPage:
         """One raw page of cc/seatGroup/query (``groups()`` walks them all)."""
         request = build.group_query_request(current, size, group_name)
-        return read_group_page(request.endpoint, await self._client.request(request))
+        return read_group_page(request.endpoint, await self._caller.request(request))
 
     async def agent_page(
         self,
@@ -293,7 +302,7 @@ class CallCenter:
             start=start,
             end=end,
         )
-        return read_agent_page(request.endpoint, await self._client.request(request))
+        return read_agent_page(request.endpoint, await self._caller.request(request))
 
     async def task_page(
         self,
@@ -305,7 +314,7 @@ class CallCenter:
     ) -> TaskPage:
         """One raw page of cc/preview/query (``tasks()`` walks them all)."""
         request = build.task_query_request(current, size, task_type=task_type, status=status)
-        return read_task_page(request.endpoint, await self._client.request(request))
+        return read_task_page(request.endpoint, await self._caller.request(request))
 
     # -- every item of a list ------------------------------------------------------------------
 
@@ -328,6 +337,7 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_group_id,
             identity=_group_id,
+            task_group=self._task_group,
         )
 
     def agents(
@@ -368,6 +378,7 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_agent_key,
             identity=_agent_identity,
+            task_group=self._task_group,
         )
 
     def tasks(
@@ -396,4 +407,5 @@ class CallCenter:
             concurrency=concurrency,
             sort_key=_task_key,
             identity=_task_identity,
+            task_group=self._task_group,
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import psutil
 
 from laaffic_async import AsyncClient, BatchProgress, Call, CallOutcome
 from laaffic_async._io.pool import PooledTransport
+from laaffic_async._io.session import DirectSession, HttpxSession
 from laaffic_async.testing import Sandbox, SandboxTransport
 
 KEY, SECRET, APP = "bDqJFiq9", "7bz1lzh9", "4luaKsL2"
@@ -48,11 +50,12 @@ def client_sockets(url: str) -> int:
 
 def pool_in_use(client: AsyncClient) -> int:
     """Requests the pool still counts as active (a leak if not 0 when idle)."""
-    transport = client._stack.http._transport
-    if isinstance(transport, PooledTransport):
-        stats = transport.pool_stats().values()
+    session = client._caller.session
+    if isinstance(session, DirectSession) and isinstance(session.transport, PooledTransport):
+        stats = session.transport.pool_stats().values()
         return sum(s.connections - s.idle + s.waiting for s in stats)
-    pool = transport._pool  # type: ignore[attr-defined]
+    assert isinstance(session, HttpxSession)
+    pool: Any = session.http._transport._pool  # type: ignore[attr-defined]
     busy = [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
     return len(busy) + len(pool._requests)
 

@@ -16,9 +16,10 @@ from laaffic_async.testing import (
     serve_in_thread,
 )
 
+from .otel_support import telemetry
 from .redis_support import redis_server, redis_url
 
-__all__ = ["redis_server", "redis_url"]
+__all__ = ["redis_server", "redis_url", "telemetry"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

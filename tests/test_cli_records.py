@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from laaffic_async._cli.records import parse_when, records
 from laaffic_async._core.windows import slice_window
 from laaffic_async._paging.export import checkpoint_path, load_checkpoint, part_path
-from laaffic_async.testing import Sandbox, seed_records, serve_in_thread
+from laaffic_async.testing import Sandbox, SandboxState, seed_records, serve_in_thread
 
 DAY = timedelta(days=1)
 CREDENTIALS = ["--api-key", "bDqJFiq9", "--api-secret", "7bz1lzh9"]
@@ -49,11 +49,15 @@ def export_args(url: str, since: datetime, until: datetime, out: Path, *extra: s
     ]
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[Sandbox, str, datetime, datetime, list[str]]]:
-    sandbox = Sandbox()
+@pytest.fixture(params=[False, True], ids=["stable_ties", "unstable_ties"])
+def served(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[Sandbox, str, datetime, datetime, list[str]]]:
+    # Unstable ties: the records of one second come in a fresh random order on every query,
+    # and bursts of up to 40 calls a second make most page boundaries split a second.
+    sandbox = Sandbox(SandboxState(unstable_ties=request.param))
     since, until = window()
-    ids = seed_records(sandbox, 2_500, since, until, seed=12)
+    ids = seed_records(sandbox, 2_500, since, until, seed=12, burst=40 if request.param else 1)
     with serve_in_thread(sandbox) as url:
         yield sandbox, url, since, until, ids
 

@@ -35,8 +35,16 @@ from laaffic_async import (
 )
 from laaffic_async._io.aiohttp import AiohttpTransport
 from laaffic_async._io.pool import PooledTransport
+from laaffic_async._io.session import DirectSession, HttpxSession
 from laaffic_async._io.stack import Backend
-from laaffic_async.testing import Faults, Sandbox, SandboxState, seed_records, serve_in_thread
+from laaffic_async.testing import (
+    Faults,
+    Sandbox,
+    SandboxState,
+    SandboxTransport,
+    seed_records,
+    serve_in_thread,
+)
 
 from .batch_support import APP, KEY, SECRET, assert_exactly_once, calls, client_sockets
 
@@ -61,16 +69,23 @@ async def direct(sandbox_url: str, http_backend: Backend) -> AsyncIterator[Async
 
 
 def test_direct_paths_are_used_only_without_a_caller_transport() -> None:
-    pooled = direct_client("http://127.0.0.1:1/v3", "pooled")
-    assert isinstance(pooled._stack.direct, PooledTransport)
-    fast = direct_client("http://127.0.0.1:1/v3", "aiohttp")
-    assert isinstance(fast._stack.direct, AiohttpTransport)
-    for client in (pooled, fast):
-        assert client._stack.http._transport is client._stack.direct  # downloads share the pool
+    pooled = direct_client("http://127.0.0.1:1/v3", "pooled")._caller.session
+    assert isinstance(pooled, DirectSession)
+    assert isinstance(pooled.transport, PooledTransport)
+    fast = direct_client("http://127.0.0.1:1/v3", "aiohttp")._caller.session
+    assert isinstance(fast, DirectSession)
+    assert isinstance(fast.transport, AiohttpTransport)
     mock = httpx.MockTransport(lambda request: httpx.Response(500))
-    given = direct_client("http://127.0.0.1:1/v3", transport=mock)
-    assert given._stack.direct is None  # the caller's transport is the test seam: always used
-    assert direct_client("http://127.0.0.1:1/v3", "httpx")._stack.direct is None
+    given = direct_client("http://127.0.0.1:1/v3", transport=mock)._caller.session
+    assert isinstance(given, HttpxSession)  # a caller's own httpx transport: used through httpx
+    assert isinstance(direct_client("http://127.0.0.1:1/v3", "httpx")._caller.session, HttpxSession)
+
+
+def test_the_sandbox_runs_through_the_default_pool(transport: SandboxTransport) -> None:
+    client = direct_client("http://sandbox/v3", "pooled", transport=transport)
+    session = client._caller.session
+    assert isinstance(session, DirectSession)
+    assert isinstance(session.transport, PooledTransport)
 
 
 @direct_paths

@@ -1,7 +1,8 @@
 """The generic page walker against fake lists: order, exactly-once, bounds, errors.
 
-Every test runs in both of the walker's modes: rounds (no task group given) and
-streaming (workers in a task group the test owns, as an entered AsyncClient's).
+Every test runs the one driver both ways: in a task group of the walk's own between
+yields (no task group given) and in a task group the test owns (as an entered
+AsyncClient's).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from laaffic_async._paging.walker import Chunk, Fetch, PageLike, walk_pages
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["rounds", "streaming"])
+@pytest.fixture(params=["own_group", "given_group"])
 async def tg(request: pytest.FixtureRequest) -> AsyncIterator[TaskGroup | None]:
-    if request.param == "rounds":
+    if request.param == "own_group":
         yield None
         return
     async with anyio.create_task_group() as group:

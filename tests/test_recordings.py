@@ -34,12 +34,14 @@ DOWNLOADS = frozenset({"sandbox/recordings"})
 
 
 def make_client(sandbox: Sandbox, transport: httpx.AsyncBaseTransport | None = None) -> AsyncClient:
+    """The production path to ``sandbox``; a custom ``transport`` is used through httpx."""
     return AsyncClient(
         KEY,
         SECRET,
         app_id=APP,
         base_url="http://sandbox/v3",
         transport=transport or SandboxTransport(sandbox),
+        http_backend="pooled" if transport is None else "httpx",
         retry=FAST_RETRY,
     )
 

@@ -68,3 +68,14 @@ per_process: tuple[int, int, int, int, int] = (
     stats.retried,
     stats.taken_over,
 )
+
+
+def observed() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracing, metering = TracerProvider(), MeterProvider()
+    client = AsyncClient("key", "secret", tracer_provider=tracing, meter_provider=metering)
+    quiet = AsyncClient("key", "secret", telemetry=False)
+    pushes = PushReceiver(on_push, spool=None, tracer_provider=tracing, meter_provider=metering)
+    del client, quiet, pushes

@@ -341,7 +341,11 @@ def _path_segment(field: str, value: object) -> str:
 
 def record_request(voice_id: str) -> ApiRequest:
     """``GET voice/recordSip/{voiceId}``: one call record."""
-    return ApiRequest("GET", f"{RECORD_SIP}/{_path_segment('voiceId', voice_id)}")
+    return ApiRequest(
+        "GET",
+        f"{RECORD_SIP}/{_path_segment('voiceId', voice_id)}",
+        template=f"{RECORD_SIP}/{{voiceId}}",
+    )
 
 
 def recording_url_request(recording_file_id: str, source_type: str = "sip") -> ApiRequest:

@@ -202,6 +202,9 @@ class ChunkFill(Generic[T]):
     index: int
     size: int
     identity: Callable[[T], Hashable] | None = None
+    #: With a sort key, two answers may disagree on *which* item of one key sits at a position:
+    #: servers order equal keys arbitrarily (:mod:`._core.ties` checks those groups instead).
+    sort_key: Callable[[T], Any] | None = None
     answers: list[tuple[int, int, Sequence[T]]] = attrs.field(factory=list)
 
     def add(self, total: int, current: int, items: Sequence[T]) -> None:
@@ -240,7 +243,8 @@ class ChunkFill(Generic[T]):
                 known = found.setdefault(position, item)
                 if known is not item and self.identity is not None:
                     before, after = self.identity(known), self.identity(item)
-                    if before != after:
+                    tie = self.sort_key is not None and self.sort_key(known) == self.sort_key(item)
+                    if before != after and not tie:
                         raise PaginationError(
                             f"position {position} held {before!r}, then {after!r}: "
                             "items moved inside the list while it was paged"

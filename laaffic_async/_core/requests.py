@@ -41,6 +41,9 @@ class ApiRequest:
     re-sent once the body may have reached the server.  ``subject`` is the value the
     caller asked for (a :class:`Call`), carried into
     :class:`~laaffic_async.errors.OutcomeUnknownError` for reconciliation.
+    ``template`` names the endpoint's path parameters (``voice/recordSip/{voiceId}``)
+    where ``endpoint`` holds their values: traces and metrics use it, keeping ids out
+    of span names and metric attributes.
     """
 
     method: str
@@ -49,6 +52,12 @@ class ApiRequest:
     params: tuple[tuple[str, str], ...] = ()
     dials: bool = False
     subject: object = attrs.field(default=None, eq=False, repr=False)
+    template: str | None = None
+
+    @property
+    def route(self) -> str:
+        """The endpoint with its path parameters named (the endpoint itself if it has none)."""
+        return self.template if self.template is not None else self.endpoint
 
 
 def dump_json(data: Any) -> bytes:

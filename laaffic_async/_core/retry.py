@@ -17,6 +17,7 @@ __all__ = [
     "RetryPolicy",
     "Verdict",
     "after_answer_error",
+    "after_download_error",
     "after_transport_failure",
     "backoff_delay",
 ]
@@ -84,3 +85,17 @@ def after_answer_error(
     if dials:
         return Verdict.RAISE if isinstance(error, RateLimitedError) else Verdict.UNKNOWN
     return Verdict.RETRY if attempt < policy.attempts else Verdict.RAISE
+
+
+def after_download_error(
+    policy: RetryPolicy, attempt: int, error: LaafficError, *, dials: bool = False
+) -> Verdict:
+    """The verdict on a failed recording download (read-only, restarted from the beginning).
+
+    NOTES.md: the download answers HTTP 500 with a text body when it fails (unknown file,
+    expired link): that is an answer, not an outage, and is never retried; 502-504 are.
+    """
+    transient = isinstance(error, HttpStatusError) and error.status_code in (502, 503, 504)
+    if transient and attempt < policy.attempts:
+        return Verdict.RETRY
+    return Verdict.RAISE

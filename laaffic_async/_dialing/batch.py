@@ -38,6 +38,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._core.retry import RetryPolicy, backoff_delay
+from .._io.instrument import NOOP, Instrumentation
 from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError, SipBusyError
 from ..models import Call, CallOutcome, PlacedCall
 from .lanes import AccountLanes
@@ -57,6 +58,8 @@ Calls = Iterable[Call] | AsyncIterable[Call]
 _CLEANUP_SECONDS = 10.0
 # The busy backoff grows from busy_delay up to this many times it.
 _BUSY_CEILING = 16
+# The BatchProgress counts a batch's span carries when it ends.
+_COUNTED = ("read", "placed", "failed", "unknown", "busy", "cancelled")
 
 
 @attrs.define(eq=False)
@@ -104,6 +107,8 @@ class Batch:
         options: BatchOptions,
         task_group: TaskGroup | None,
         progress: BatchProgress | Callable[[BatchProgress], object] | None = None,
+        *,
+        instrumentation: Instrumentation = NOOP,
     ) -> None:
         if not isinstance(calls, (Iterable, AsyncIterable)) or isinstance(calls, (str, bytes)):
             raise RequestValidationError("calls", "must be an iterable of Call", calls)
@@ -120,8 +125,13 @@ class Batch:
         self._calls = calls
         self._send = send
         self._task_group = task_group
+        self._instrument = instrumentation
         rate = options.calls_per_second
-        self._rate = None if rate is None else RateLimiter(rate)
+        self._rate = (
+            None
+            if rate is None
+            else RateLimiter(rate, instrumentation=instrumentation, limiter="batch")
+        )
         self._busy_policy = RetryPolicy(
             attempts=1, base_delay=options.busy_delay, max_delay=options.busy_delay * _BUSY_CEILING
         )
@@ -214,8 +224,17 @@ class Batch:
 
     async def _run(self) -> None:
         completed = False
+        options = self.options
+        span = self._instrument.operation(
+            "laaffic.send_many",
+            {
+                "laaffic.batch.concurrency": options.concurrency,
+                "laaffic.batch.ordered": options.ordered,
+            },
+        )
         try:
-            with self._scope:
+            # Current in the workers too (they copy this task's context): attempts nest under it.
+            with self._scope, span.within():
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     tg.start_soon(self._produce)
@@ -236,6 +255,8 @@ class Batch:
             if not completed and self.error is None and not self._stopped:
                 # Cancelled from outside (the client is closing): never end silently.
                 self.error = RuntimeError("the batch was interrupted: its AsyncClient was closed")
+            counts = {f"laaffic.batch.{name}": getattr(self.progress, name) for name in _COUNTED}
+            span.end(counts, self.error)
             self._finished.set()
 
     async def _produce(self) -> None:
@@ -296,6 +317,7 @@ class Batch:
         except SipBusyError as exc:
             progress.busy += 1
             if self._rest(item):
+                self._instrument.dial_busy_retried()
                 return
             outcome = CallOutcome(call, error=exc, attempts=item.attempts, index=item.index)
         except LaafficError as exc:
@@ -334,6 +356,7 @@ class Batch:
         self._ready_in.send_nowait(item)
 
     async def _finish(self, item: _Item, outcome: CallOutcome) -> None:
+        self._instrument.dial_outcome(outcome.error)
         progress = self.progress
         if outcome.ok:
             progress.placed += 1

@@ -13,6 +13,7 @@ from types import TracebackType
 
 import anyio
 
+from .._io.instrument import NOOP, Instrumentation
 from ..errors import RequestValidationError
 
 __all__ = ["ConcurrencyLimit", "DialLimits", "RateLimiter"]
@@ -78,11 +79,21 @@ class RateLimiter:
     provider's per-second limit expects).
 
     Time is anyio's clock (``anyio.current_time``), so it runs on trio too.
+    Each wait is reported to ``instrumentation`` under the name ``limiter``.
     """
 
-    def __init__(self, rate: float, *, burst: int = 1) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        instrumentation: Instrumentation = NOOP,
+        limiter: str = "client",
+    ) -> None:
         self.rate = positive_rate("calls_per_second", rate)
         self.burst = positive_int("burst", burst)
+        self._instrument = instrumentation
+        self._name = limiter
         self._interval = 1.0 / self.rate
         # The "theoretical arrival time" of the next acquisition; -inf = idle.
         self._next = -math.inf
@@ -98,10 +109,12 @@ class RateLimiter:
         self._next = slot + self._interval
         booked = self._next
         if slot <= now:
+            self._instrument.rate_waited(self._name, 0.0)
             await anyio.lowlevel.checkpoint()
             return
         try:
             await anyio.sleep_until(slot)
+            self._instrument.rate_waited(self._name, slot - now)
         except BaseException:
             # Cancelled while waiting: give the slot back if nobody booked after us,
             # so a stopped batch does not slow the next caller down.
@@ -118,9 +131,19 @@ class DialLimits:
     right after it, so the rate seen by the server is the rate configured.
     """
 
-    def __init__(self, concurrency: int | None = None, calls_per_second: float | None = None):
+    def __init__(
+        self,
+        concurrency: int | None = None,
+        calls_per_second: float | None = None,
+        *,
+        instrumentation: Instrumentation = NOOP,
+    ):
         self.concurrency = None if concurrency is None else ConcurrencyLimit(concurrency)
-        self.rate = None if calls_per_second is None else RateLimiter(calls_per_second)
+        self.rate = (
+            None
+            if calls_per_second is None
+            else RateLimiter(calls_per_second, instrumentation=instrumentation)
+        )
 
     def __repr__(self) -> str:
         return f"DialLimits(concurrency={self.concurrency!r}, rate={self.rate!r})"

@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypedDict, cast
 
 import attrs
 
 from ..errors import RequestValidationError
 from .limits import positive_int, positive_rate
+from .progress import BatchProgress
 
-__all__ = ["BatchOptions"]
+__all__ = ["BatchKeywords", "BatchOptions", "ProgressSink", "split_keywords"]
+
+#: Where a batch's running counts go: a BatchProgress to update, or a callback.
+ProgressSink = BatchProgress | Callable[[BatchProgress], object]
+
+#: The most requests one batch may keep in flight (a bound, not a recommendation).
+MAX_CONCURRENCY = 10_000
+
+
+class BatchKeywords(TypedDict, total=False):
+    """The keywords of :meth:`AsyncClient.send_many` and :meth:`AsyncClient.batch`.
+
+    Declared once, here; defaults and rules live in :class:`BatchOptions` (a test keeps the
+    two in step). ``progress`` is not an option of the run but where its counts go.
+    """
+
+    concurrency: int
+    calls_per_second: float | None
+    retry_busy: bool
+    busy_timeout: float
+    busy_delay: float
+    one_per_account: bool
+    ordered: bool
+    lookahead: int | None
+    progress: ProgressSink | None
 
 
 def _non_negative(field: str, value: object) -> float:
@@ -46,6 +73,10 @@ class BatchOptions:
 
     def __attrs_post_init__(self) -> None:
         positive_int("concurrency", self.concurrency)
+        if self.concurrency > MAX_CONCURRENCY:
+            raise RequestValidationError(
+                "concurrency", f"must be at most {MAX_CONCURRENCY}", self.concurrency
+            )
         if self.calls_per_second is not None:
             positive_rate("calls_per_second", self.calls_per_second)
         _boolean("retry_busy", self.retry_busy)
@@ -76,3 +107,10 @@ class BatchOptions:
                 "cap it silently; pass AsyncClient(max_connections=...) or concurrency=...",
                 self.concurrency,
             )
+
+
+def split_keywords(options: BatchKeywords) -> tuple[BatchOptions, ProgressSink | None]:
+    """The validated :class:`BatchOptions` of ``options``, and where progress goes."""
+    rest = dict(options)
+    progress = cast("ProgressSink | None", rest.pop("progress", None))
+    return BatchOptions(**cast(Any, rest)), progress

@@ -84,6 +84,8 @@ def _raise_mapped(exc: Exception) -> None:
 
 def _readable(sock: Any) -> bool:
     """An idle HTTP/1.1 socket with something to read can only be at EOF (or garbage)."""
+    if isinstance(sock, httpcore.AsyncNetworkStream):  # no socket: the stream knows
+        return bool(sock.get_extra_info("is_readable"))
     try:
         fd = sock.fileno()
     except (AttributeError, OSError):
@@ -150,6 +152,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         verify: bool | ssl.SSLContext = True,
         connect_timeout: float | None = 15.0,
         keepalive_expiry: float = 5.0,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -160,6 +163,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._pools: dict[tuple[bytes, bytes, int], _Pool] = {}
         self._closed = False
+        # None: TCP through httpcore's backend for the running event loop. The sandbox's
+        # in-memory network plugs in here, so tests run this very pool.
+        self._network = network_backend
 
     def pool_stats(self) -> dict[str, PoolStats]:
         """Per origin (``"http://host:port"``): open connections, idle ones, waiting requests."""
@@ -326,7 +332,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         timeout = timeouts.get("connect")
         origin = request.url.origin
         host = origin.host.decode("ascii")
-        stream = await _network_backend().connect_tcp(host, origin.port, timeout=timeout)
+        network = self._network or _network_backend()
+        stream = await network.connect_tcp(host, origin.port, timeout=timeout)
         try:
             if origin.scheme == b"https":
                 sni = request.extensions.get("sni_hostname") or host
@@ -338,7 +345,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await stream.aclose()
             raise
         conn = _Conn(origin=origin, stream=stream)
-        pool.live[conn] = stream.get_extra_info("socket")
+        pool.live[conn] = stream.get_extra_info("socket") or stream
         return conn
 
     async def _release(self, pool: _Pool, conn: _Conn) -> None:

@@ -1,116 +1,102 @@
-"""HttpStack: which connection pool carries an AsyncClient's requests, and the one send call.
+"""Which session carries an AsyncClient's requests, chosen once per client.
 
-Chosen once per client. The retry rules in ``AsyncClient.request`` see only
-``exchange()``'s answer, ``(status, body, headers)``, or one of httpx's exceptions, whatever
-sends the bytes:
+The retry rules in :class:`~laaffic_async._io.caller.Caller` see only a
+:class:`~laaffic_async._io.session.Session`'s answer, ``(status, body, headers)``, or one of
+httpx's exceptions, whatever sends the bytes:
 
-* ``transport=`` or ``http_client=`` from the caller (the test seam): always used, through
-  httpx;
+* ``http_client=`` from the caller: used as it is (the SDK neither configures nor closes it);
+* ``transport=`` from the caller: an httpx transport, used through an ``httpx.AsyncClient``
+  the SDK owns; the sandbox's ``SandboxTransport`` is the exception: the default pool
+  connects through its in-memory network instead, so tests run the production path;
 * ``"pooled"`` (default): ``PooledTransport``, asyncio and trio; httpcore's own pool spends
   CPU per request that grows with connections and waiters (5-17 ms at 100-200 in flight, see
-  ``_transport.py``), ours stays O(1);
+  ``pool.py``), ours stays O(1);
 * ``"aiohttp"`` (the ``fast`` extra): ``AiohttpTransport``, asyncio only;
 * ``"httpx"``: httpcore's own pool, with its keep-alive limit equal to the pool size.
 
-With the first two, API calls skip httpx's client layer (``exchange()`` on the transport):
-its URL, header, request and response models cost about 0.13 ms per request, as much as a
-whole aiohttp request. httpx is kept over the same pool for streamed downloads.
+The first of our own two skips httpx's client layer (its URL, header, request and response
+models cost about 0.13 ms per request, as much as a whole aiohttp request).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Literal
 
-import attrs
+import httpcore
 import httpx
 
 from .._version import __version__
 from ..errors import RequestValidationError
 from .aiohttp import AiohttpTransport
 from .pool import PooledTransport
+from .session import DirectSession, HttpxSession, Session
 
-__all__ = ["Backend", "HttpStack"]
+__all__ = ["USER_AGENT", "Backend", "build_session"]
 
+#: The values ``AsyncClient(http_backend=...)`` accepts.
 Backend = Literal["pooled", "aiohttp", "httpx"]
 
 #: Sent on every request of a client the SDK builds, whatever path carries it.
 USER_AGENT = f"laaffic-async/{__version__}"
 
 
-@attrs.define
-class HttpStack:
-    """The httpx client (owned or the caller's), and our transport when calls go to it direct."""
-
-    http: httpx.AsyncClient
-    timeout: Mapping[str, float | None]
-    owned: bool
-    #: The pool size ``send_many`` checks its concurrency against (None: the caller's pool).
-    pool_size: int | None
-    direct: PooledTransport | AiohttpTransport | None = None
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        backend: Backend,
-        max_connections: int,
-        timeout: float | httpx.Timeout,
-        transport: httpx.AsyncBaseTransport | None,
-        http_client: httpx.AsyncClient | None,
-    ) -> HttpStack:
-        spec = httpx.Timeout(timeout).as_dict()
-        if http_client is not None:
-            return cls(http_client, spec, owned=False, pool_size=None)
-        chosen = transport or _default_transport(backend, max_connections)
-        http = httpx.AsyncClient(
-            transport=chosen,
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-            # Proxies from the environment only when the caller builds the client.
-            trust_env=False,
+def build_session(
+    *,
+    backend: Backend,
+    max_connections: int,
+    timeout: float | httpx.Timeout,
+    transport: httpx.AsyncBaseTransport | None,
+    http_client: httpx.AsyncClient | None,
+) -> Session:
+    """The session for an AsyncClient's arguments (see the module docstring)."""
+    if backend not in ("pooled", "aiohttp", "httpx"):
+        raise RequestValidationError(
+            "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
         )
-        if transport is not None:
-            return cls(http, spec, owned=True, pool_size=None)
-        direct = chosen if isinstance(chosen, (PooledTransport, AiohttpTransport)) else None
-        return cls(http, spec, owned=True, pool_size=max_connections, direct=direct)
-
-    async def exchange(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes | None,
-        params: tuple[tuple[str, str], ...],
-        headers: Mapping[str, str],
-    ) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send one request, read the whole answer: ``(status, body, headers)``."""
-        if self.direct is not None:
-            headers = {**headers, "User-Agent": USER_AGENT}
-            return await self.direct.exchange(
-                method, url, content=body, params=params, headers=headers, timeout=self.timeout
-            )
-        response = await self.http.request(
-            method, url, content=body, params=params or None, headers=headers
-        )
-        return response.status_code, response.content, response.headers
-
-    async def aclose(self) -> None:
-        """Close the pooled connections, unless the caller owns the httpx client."""
-        if self.owned:
-            await self.http.aclose()
-
-
-def _default_transport(backend: str, max_connections: int) -> httpx.AsyncBaseTransport:
-    if backend == "pooled":
-        return PooledTransport(max_connections=max_connections, verify=True)
-    if backend == "aiohttp":
-        return AiohttpTransport(max_connections=max_connections, verify=True)
+    spec = httpx.Timeout(timeout).as_dict()
+    if http_client is not None:
+        return HttpxSession(http_client, owned=False)
+    network = _network_of(transport)
+    if transport is not None and not (network is not None and backend == "pooled"):
+        return HttpxSession(_owned_client(transport, timeout), owned=True)
     if backend == "httpx":
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        return httpx.AsyncHTTPTransport(limits=limits, verify=True)
-    raise RequestValidationError(
-        "http_backend", "must be 'pooled' (default), 'aiohttp' (the fast extra) or 'httpx'"
+        chosen = httpx.AsyncHTTPTransport(limits=limits, verify=True)
+        return HttpxSession(_owned_client(chosen, timeout), owned=True, pool_size=max_connections)
+    direct: PooledTransport | AiohttpTransport
+    if backend == "aiohttp":
+        direct = AiohttpTransport(max_connections=max_connections, verify=True)
+    else:
+        direct = PooledTransport(
+            max_connections=max_connections, verify=True, network_backend=network
+        )
+    return DirectSession(direct, spec, pool_size=max_connections)
+
+
+def _network_of(transport: object) -> httpcore.AsyncNetworkBackend | None:
+    """The in-memory network of a sandbox transport, unless a subclass overrides its answers.
+
+    A subclass that overrides ``handle_async_request`` exists to change what the client
+    sees, so it is used through httpx where its override runs.
+    """
+    network = getattr(transport, "network", None)
+    handler = getattr(type(transport), "handle_async_request", None)
+    if isinstance(network, httpcore.AsyncNetworkBackend) and getattr(
+        handler, "answers_like_network", False
+    ):
+        return network
+    return None
+
+
+def _owned_client(
+    transport: httpx.AsyncBaseTransport, timeout: float | httpx.Timeout
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        # Proxies from the environment only when the caller builds the client.
+        trust_env=False,
     )

@@ -42,19 +42,33 @@ from collections.abc import Callable
 from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, Protocol
 
 import attrs
 
 from .._core.converter import structure, to_wire
 from ..errors import RequestValidationError
 from ..models import CallRecord
-from .records import RecordProgress
+from .records import RecordProgress, RecordStream
 
-if TYPE_CHECKING:
-    from .._client import AsyncClient
+__all__ = ["COLUMNS", "FORMATS", "Checkpoint", "ExportResult", "RecordSource", "export_records"]
 
-__all__ = ["COLUMNS", "FORMATS", "Checkpoint", "ExportResult", "export_records"]
+
+class RecordSource(Protocol):
+    """What an export reads from: an :class:`~laaffic_async.AsyncClient`, or anything with
+    its :meth:`records` (a test double, a wrapper that adds filters)."""
+
+    def records(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        sip_group_name: str | None = ...,
+        phone_name: str | None = ...,
+        page_size: int = ...,
+        concurrency: int = ...,
+    ) -> RecordStream: ...
+
 
 #: Output formats: comma-separated values with a header, or one JSON object per line.
 FORMATS = ("csv", "jsonl")
@@ -184,7 +198,7 @@ def _sync(handle: BinaryIO) -> None:
 
 
 async def export_records(
-    client: AsyncClient,
+    client: RecordSource,
     since: datetime,
     until: datetime,
     out: str | os.PathLike[str],

@@ -11,6 +11,8 @@ from collections.abc import AsyncGenerator, Callable, Hashable
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
+from anyio.abc import TaskGroup
+
 from .._core import validators as v
 from .._core.paging import OrderTracker
 from .walker import Fetch, walk_pages
@@ -33,7 +35,10 @@ class ListStream(Generic[T]):
     with creation.  Items that vanish raise
     :class:`~laaffic_async.errors.PaginationError` rather than being skipped.
     Memory is O(4 x concurrency x page_size) items however long the list is.
-    Each iteration starts a fresh walk.
+    Each iteration starts a fresh walk, on the one paging driver of
+    ``client.records()``: inside ``async with AsyncClient(...)`` its workers
+    keep pages in flight in the client's task group while items are handed
+    out; on a client that is not entered they fetch between two yields.
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class ListStream(Generic[T]):
         concurrency: int,
         sort_key: Callable[[T], Any],
         identity: Callable[[T], Hashable],
+        task_group: Callable[[], TaskGroup | None] | None = None,
     ) -> None:
         self.name = name
         self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
@@ -52,6 +58,8 @@ class ListStream(Generic[T]):
         self._fetch = fetch
         self._sort_key = sort_key
         self._identity = identity
+        # Asked at each walk: the client may be entered after the stream was made.
+        self._task_group = task_group or (lambda: None)
 
     def __repr__(self) -> str:
         return (
@@ -78,6 +86,7 @@ class ListStream(Generic[T]):
             identity=self._identity,
             order=OrderTracker(),
             describe=lambda _: self.name,
+            task_group=self._task_group(),
         )
         async with aclosing(chunks):
             async for chunk in chunks:

@@ -24,28 +24,37 @@ What it guarantees
   :mod:`laaffic_async._core.paging`.  Which end new items join is learned
   from ``sort_key`` (newest-first assumed until a page shows otherwise);
   without a ``sort_key`` the walker still delivers exactly once while
-  totals hold still and assumes newest-first if one moves.  Items that
-  *vanish* or move inside the list raise
+  totals hold still and assumes newest-first if one moves.  Items of equal
+  sort key may come in any order, different on every request (see below).
+  Items that *vanish* or move inside the list raise
   :class:`~laaffic_async.errors.PaginationError` rather than being guessed.
 * Bounded memory: at most ``prefetch`` chunks are fetched but not yet
-  consumed, so memory is O(prefetch * size) however long the lists are.
+  consumed, so memory is O(prefetch * size) plus one group of equal keys,
+  however long the lists are.
 
-How it runs (structured concurrency, asyncio and trio)
-------------------------------------------------------
-The generator never yields inside a task group or cancel scope.  Given a
-``task_group`` that someone else owns (an entered ``AsyncClient``'s), it
-*streams*: ``concurrency`` fetch workers run there in a cancel scope of
-their own, keep ``prefetch`` chunks planned ahead in delivery order, and
-the generator only waits for the next chunk to land; closing the generator
-cancels that scope.  Without one it works in *rounds*: when the next chunk
-is not ready, it opens a task group, fetches up to ``prefetch`` chunks,
-leaves the group when all are done, then yields them, so nothing runs
-between two steps.  Rounds cost throughput (no request is in flight while
-a round's chunks are handed out, and a round's last requests run with
-fewer beside them); streaming keeps ``concurrency`` requests in flight.
-The first page of every list must be answered before its other chunks are
-planned; first pages of later lists are fetched early, alongside an
-earlier list's chunks.
+Equal sort keys (many calls in one second) may be ordered differently on
+every request; :mod:`laaffic_async._core.ties` cuts the chunks into groups of
+one key, and a group the pages cannot prove whole is read on its own with
+``resolve`` (records: one narrow request for that second) before its chunk
+is delivered.  A group split between two chunks comes out with the first
+(one that covers a whole further chunk, with the chunk that closes it), so a
+chunk may hold a few items more or fewer than its page.
+
+How it runs (structured concurrency, asyncio and trio): one driver
+------------------------------------------------------------------
+The generator never yields inside a task group or cancel scope.  The same
+``concurrency`` fetch workers (:class:`~._paging.driver.Driver`) do the fetching,
+planning chunks in delivery order up to ``prefetch`` ahead, reading
+unresolved groups first.  Given a ``task_group`` that someone else owns (an
+entered ``AsyncClient``'s) they live there, in a cancel scope of their own,
+for the whole walk, and the generator only waits for the next chunk to
+land; closing the generator cancels that scope.  Without one, each wait
+opens a task group of the walk's own, runs the workers until the next chunk
+is ready and the prefetch budget is spent, lets the requests in flight
+finish, and leaves the group before anything is yielded (nothing is in
+flight while chunks are handed out: slower, but never a task group held
+across a ``yield``).  The first page of every list must be answered before
+its other chunks are planned; first pages of later lists are fetched early.
 
 Errors: each ``fetch`` is expected to retry what is safe to retry (the
 client does); the first exception a fetch raises stops the fetching and is
@@ -65,9 +74,11 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._core.paging import ChunkFill, OrderTracker, chunk_count
+from .._core.ties import GroupScanner, Part, Unresolved, describe_key, settle_group
 from ..errors import PaginationError
+from .driver import Driver
 
-__all__ = ["Chunk", "Fetch", "PageLike", "walk_pages"]
+__all__ = ["Chunk", "Fetch", "PageLike", "Resolve", "walk_pages"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -89,6 +100,13 @@ class PageLike(Protocol[T_co]):
 
 #: ``fetch(current, size)``: page ``current`` (1-based) of ``size`` items.
 Fetch = Callable[[int, int], Awaitable[PageLike[T]]]
+#: ``resolve(source, key, seen)``: every item of list ``source`` whose sort key is ``key``, read
+#: on its own, as ``(total the server reports, items)``; ``seen`` is what the pages held.
+Resolve = Callable[[int, Any, Sequence[T]], Awaitable[tuple[int, Sequence[T]]]]
+#: A job: chunk ``(source, index, None)``, or part ``n`` of that chunk: ``(source, index, n)``.
+_Job = tuple[int, int, int | None]
+#: Reads of one group before a count that keeps changing is an error.
+_GROUP_READS = 3
 
 
 @attrs.frozen
@@ -119,6 +137,7 @@ class _List(Generic[T]):
     latest: int = 0
     count: int = 0
     scheduled: int = 0
+    scanner: GroupScanner[T] | None = None
 
 
 async def walk_pages(
@@ -133,43 +152,56 @@ async def walk_pages(
     max_refetch: int = 8,
     describe: Callable[[int], str] | None = None,
     task_group: TaskGroup | None = None,
+    resolve: Resolve[T] | None = None,
 ) -> AsyncGenerator[Chunk[T], None]:
     """Yield every chunk of every list in ``sources``, in order (see the module doc).
 
     * ``size``: page size sent to ``fetch``; ``concurrency``: requests in
       flight at most; ``prefetch``: chunks fetched ahead at most (default
-      ``4 * concurrency``; memory is O(prefetch * size)).
+      ``4 * concurrency``; memory is O(prefetch * size) plus one group).
     * ``sort_key``: the item's sort key (a submit time) to learn the
       server's order from; ``identity``: the item's unique id, used to check
-      that answers agree (both optional).  ``order`` shares what was learned
-      between walks (lists of one endpoint page the same way).
+      that answers agree (both optional; with both, groups of equal keys
+      are checked too).  ``order`` shares what was learned between walks.
+    * ``resolve``: reads one key of one list on its own, for groups the
+      pages cannot prove whole; without it such a group raises
+      :class:`~laaffic_async.errors.PaginationError`, and items added while
+      the list is paged are taken to get keys of their own.
     * ``max_refetch``: how many extra rounds a chunk may need while its list
       keeps growing before :class:`~laaffic_async.errors.PaginationError`.
     * ``describe``: names list ``i`` in error messages (``"slice 2 (...)"``).
     * ``task_group``: a running task group the fetch workers may live in
-      (streaming); without one, chunks are fetched in rounds.
+      for the whole walk; without one they run in one of the walk's own,
+      between yields.
     """
     walker = _Walker(
         [_List(fetch) for fetch in sources],
         size=size,
         concurrency=concurrency,
-        prefetch=prefetch or 4 * concurrency,
+        # Two at least: a chunk may wait for the next one before it is delivered.
+        prefetch=max(2, prefetch or 4 * concurrency),
         sort_key=sort_key,
         identity=identity,
         order=order or OrderTracker(),
         max_refetch=max_refetch,
         describe=describe or (lambda index: f"list {index}"),
+        resolve=resolve,
     )
-    driver = _Rounds(walker) if task_group is None else _Pump.start(walker, task_group)
+    if sort_key is not None and identity is not None:
+        for walked in walker.lists:
+            # Without a way to read a key alone, new items are taken to get keys of their own
+            # (ids that grow); with one (records: a second), the newest key may gain items.
+            walked.scanner = GroupScanner(sort_key, identity, newest_may_grow=resolve is not None)
+    driver = Driver.start(walker, task_group)
     try:
         while True:
-            # With streaming the workers keep chunks ready, so this loop may never wait:
-            # without a checkpoint of its own a cancelled consumer would run on to the end (on
-            # asyncio, a cancel scope only reaches a task that is suspended and not yet woken).
+            # With workers in someone else's group chunks may always be ready, so this loop may
+            # never wait: without a checkpoint of its own a cancelled consumer would run on to
+            # the end (on asyncio, a cancel scope only reaches a task that is suspended).
             await anyio.lowlevel.checkpoint_if_cancelled()
             chunk = walker.pop_ready()
             if chunk is not None:
-                driver.took()
+                driver.notify()  # room for one more chunk ahead
                 yield chunk
             elif walker.finished:
                 return
@@ -190,61 +222,136 @@ class _Walker(Generic[T]):
     order: OrderTracker
     max_refetch: int
     describe: Callable[[int], str]
-    held: dict[tuple[int, int], list[T]] = attrs.field(factory=dict)
+    resolve: Resolve[T] | None
+    #: Chunks that landed but wait for an earlier one before they are cut into groups.
+    landed: dict[tuple[int, int], list[T]] = attrs.field(factory=dict)
+    #: Chunks cut into parts; delivered once no part is unresolved.
+    held: dict[tuple[int, int], list[Part[T]]] = attrs.field(factory=dict)
+    groups: deque[_Job] = attrs.field(factory=deque)
     cursor: tuple[int, int] = (0, 0)
+    scanned: tuple[int, int] = (0, 0)
     in_flight: int = 0
 
     @property
     def finished(self) -> bool:
         return self.cursor[0] >= len(self.lists)
 
+    def ready(self) -> bool:
+        parts = self.held.get(self.cursor)
+        return parts is not None and not any(isinstance(p, Unresolved) for p in parts)
+
     def pop_ready(self) -> Chunk[T] | None:
-        if self.finished or self.cursor not in self.held:
+        if self.finished or not self.ready():
             return None
         source, index = self.cursor
-        items = self.held.pop(self.cursor)
+        parts = self.held.pop(self.cursor)
+        items: list[T] = []
+        for part in parts:
+            assert not isinstance(part, Unresolved)
+            items = part if not items else items + part
         walked = self.lists[source]
         assert walked.total is not None
-        self.cursor = (source + 1, 0) if index + 1 >= walked.count else (source, index + 1)
+        self.cursor = _next(self.cursor, walked.count)
         return Chunk(source, index + 1, walked.count, walked.total, items)
 
     @property
     def planned(self) -> bool:
-        """True once every chunk of every list is scheduled."""
-        return all(w.total is not None and w.scheduled >= w.count for w in self.lists)
+        """True once every chunk of every list is scheduled and no group waits for a read."""
+        done = all(w.total is not None and w.scheduled >= w.count for w in self.lists)
+        return done and not self.groups
 
-    def plan(self, limit: int | None = None) -> list[tuple[int, int]]:
-        """The next chunks to fetch, in delivery order, within the prefetch budget.
-
-        Rounds (no ``limit``) always get at least one; streaming asks for up
-        to ``limit`` and gets none while ``prefetch`` chunks are held or in flight.
-        """
-        budget = self.prefetch - len(self.held) - self.in_flight
-        budget = max(1, budget) if limit is None else min(limit, budget)
+    def plan(self, limit: int) -> list[_Job]:
+        """Up to ``limit`` jobs: group reads first (they unblock delivery), then chunks in
+        delivery order within the prefetch budget."""
+        jobs: list[_Job] = []
+        while self.groups and len(jobs) < limit:
+            jobs.append(self.groups.popleft())
+        # A chunk that waits for its neighbour (its last second may continue there) counts too.
+        waiting = sum(1 for w in self.lists if w.scanner is not None and w.scanner.home)
+        budget = self.prefetch - len(self.held) - len(self.landed) - self.in_flight - waiting
+        budget = min(limit - len(jobs), budget)
         if budget <= 0:
-            return []
-        jobs: list[tuple[int, int]] = []
+            return jobs
         for source in range(self.cursor[0], len(self.lists)):
             walked = self.lists[source]
             if walked.total is None:
                 # Its other chunks are unknown until page 1 answers; later lists may start.
                 if walked.scheduled == 0:
-                    jobs.append((source, 0))
+                    jobs.append((source, 0, None))
                     walked.scheduled = 1
+                    budget -= 1
             else:
-                while walked.scheduled < walked.count and len(jobs) < budget:
-                    jobs.append((source, walked.scheduled))
+                while walked.scheduled < walked.count and budget > 0:
+                    jobs.append((source, walked.scheduled, None))
                     walked.scheduled += 1
-            if len(jobs) >= budget:
+                    budget -= 1
+            if budget <= 0:
                 break
         return jobs
 
-    async def fetch(self, key: tuple[int, int]) -> None:
+    async def run(self, job: _Job) -> None:
+        source, index, part = job
         self.in_flight += 1
         try:
-            self.held[key] = await self._chunk(*key)
+            if part is None:
+                self.landed[source, index] = await self._chunk(source, index)
+                self._scan()
+            else:
+                await self._group(source, index, part)
         finally:
             self.in_flight -= 1
+
+    def _scan(self) -> None:
+        """Cut the landed chunks into groups, in list order (a group may span chunks)."""
+        while self.scanned in self.landed:
+            source, index = key = self.scanned
+            items = self.landed.pop(key)
+            walked = self.lists[source]
+            self.scanned = _next(key, walked.count)
+            if walked.scanner is None:
+                self.held[key] = [items]
+                continue
+            grown = walked.latest != walked.total
+            last = index + 1 == walked.count
+            for done, parts in walked.scanner.feed(index, items, last=last, grown=grown):
+                for number, part in enumerate(parts):
+                    if isinstance(part, Unresolved):
+                        if self.resolve is None:
+                            raise PaginationError(
+                                f"{self.describe(source)}: {describe_key(part.key)}: pages "
+                                "disagree on which items share it, and it cannot be read on its own"
+                            )
+                        self.groups.append((source, done, number))
+                self.held[source, done] = parts or [[]]
+
+    async def _group(self, source: int, index: int, number: int) -> None:
+        parts = self.held[source, index]
+        group = parts[number]
+        assert isinstance(group, Unresolved)
+        assert self.resolve is not None
+        assert self.sort_key is not None
+        assert self.identity is not None
+        try:
+            for _ in range(_GROUP_READS):
+                total, items = await self.resolve(source, group.key, group.seen)
+                settled = settle_group(
+                    group, total, items, sort_key=self.sort_key, identity=self.identity
+                )
+                if settled is not None:
+                    parts[number] = settled
+                    return
+            why = (
+                "the newest second kept filling while it was read in parts"
+                if group.volatile
+                else "a past second whose count keeps changing"
+            )
+            raise PaginationError(
+                f"{describe_key(group.key)}: held {group.expected} item(s) when the list was "
+                f"first seen, then {total} on {_GROUP_READS} reads of its own: {why} cannot "
+                "be delivered exactly once"
+            )
+        except PaginationError as exc:
+            raise PaginationError(f"{self.describe(source)}: {exc}") from exc
 
     async def _page(self, source: int, current: int) -> PageLike[T]:
         walked = self.lists[source]
@@ -254,6 +361,9 @@ class _Walker(Generic[T]):
         walked.latest = max(walked.latest, page.total)
         return page
 
+    def _fill(self, total: int, index: int) -> ChunkFill[T]:
+        return ChunkFill(total, index, self.size, self.identity, self.sort_key)
+
     async def _chunk(self, source: int, index: int) -> list[T]:
         walked = self.lists[source]
         try:
@@ -262,12 +372,12 @@ class _Walker(Generic[T]):
                 page = await self._page(source, 1)
                 walked.total = walked.latest = page.total
                 walked.count = chunk_count(page.total, self.size)
-                fill: ChunkFill[T] = ChunkFill(page.total, 0, self.size, self.identity)
+                fill = self._fill(page.total, 0)
                 fill.add(page.total, 1, page.records)
                 pages = fill.pages_for_missing(self.order.order, walked.latest)  # short page 1?
             else:
                 assert walked.total is not None
-                fill = ChunkFill(walked.total, index, self.size, self.identity)
+                fill = self._fill(walked.total, index)
                 pages = [index + 1]
                 if walked.latest != walked.total:
                     # The list already grew: ask where the chunk's positions are now.
@@ -292,116 +402,6 @@ class _Walker(Generic[T]):
         )
 
 
-@attrs.define
-class _Rounds(Generic[T]):
-    """Rounds mode: when the next chunk is not ready, fetch a round and wait for all of it."""
-
-    walker: _Walker[T]
-
-    def took(self) -> None:
-        pass
-
-    async def wait(self) -> None:
-        walker = self.walker
-        # A fetch need not yield to the event loop (an in-process transport, a cache), and
-        # trio delivers cancellation only at checkpoints: make sure every round has one.
-        await anyio.lowlevel.checkpoint()
-        jobs = deque(walker.plan())
-        failures: list[BaseException] = []
-
-        async def worker(group: TaskGroup) -> None:
-            while jobs:
-                key = jobs.popleft()
-                try:
-                    await walker.fetch(key)
-                except Exception as exc:  # the first failure ends the round
-                    failures.append(exc)
-                    group.cancel_scope.cancel()
-                    return
-
-        async with anyio.create_task_group() as group:
-            for _ in range(min(walker.concurrency, len(jobs))):
-                group.start_soon(worker, group)
-        if failures:
-            raise failures[0]
-
-    async def close(self) -> None:
-        pass  # nothing runs between two rounds
-
-
-@attrs.define
-class _Pump(Generic[T]):
-    """Streaming mode: fetch workers in someone else's task group, under a scope of ours."""
-
-    walker: _Walker[T]
-    scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
-    failure: Exception | None = None
-    started: bool = False
-    stopped: bool = False
-    _event: anyio.Event = attrs.field(factory=anyio.Event)
-
-    @classmethod
-    def start(cls, walker: _Walker[T], task_group: TaskGroup) -> _Pump[T]:
-        pump = cls(walker)
-        task_group.start_soon(pump.run)
-        return pump
-
-    def took(self) -> None:
-        self.notify()  # room for one more chunk ahead
-
-    async def wait(self) -> None:
-        """Until a chunk lands; raises what stopped the workers, if something did."""
-        if self.failure is not None:
-            raise self.failure
-        if self.stopped:
-            raise RuntimeError("the task group paging ran in was closed mid-walk")
-        await self.changed()
-
-    async def close(self) -> None:
-        # Stop the workers and wait for them (shielded: this also runs when cancelled), so
-        # that no request of this walk is in flight once the generator is closed.
-        self.scope.cancel()
-        if self.started:
-            with anyio.CancelScope(shield=True):
-                while not self.stopped:
-                    await self.changed()
-
-    def notify(self) -> None:
-        """Wake whoever waits: a chunk landed, a job failed, or the consumer made room."""
-        self._event.set()
-        self._event = anyio.Event()
-
-    async def changed(self) -> None:
-        await self._event.wait()
-
-    async def run(self) -> None:
-        if self.scope.cancel_called:
-            return  # closed before this task got to run: nothing to stop, nobody waits
-        self.started = True
-        try:
-            with self.scope:
-                async with anyio.create_task_group() as group:
-                    for _ in range(self.walker.concurrency):
-                        group.start_soon(self._worker)
-        finally:
-            self.stopped = True
-            self.notify()
-
-    async def _worker(self) -> None:
-        walker = self.walker
-        while True:
-            jobs = walker.plan(limit=1)
-            if not jobs:
-                if walker.planned:
-                    return
-                await self.changed()  # a page 1 answered, or the consumer took a chunk
-                continue
-            try:
-                await walker.fetch(jobs[0])
-            except Exception as exc:
-                # Never into the owner's task group: the consumer raises it.
-                self.failure = self.failure or exc
-                self.scope.cancel()
-                return
-            finally:
-                self.notify()
+def _next(key: tuple[int, int], count: int) -> tuple[int, int]:
+    source, index = key
+    return (source + 1, 0) if index + 1 >= count else (source, index + 1)

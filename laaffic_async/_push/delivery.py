@@ -25,6 +25,7 @@ from anyio.abc import TaskGroup
 
 from .._core.pushes import ParsedPush
 from .._core.retry import RetryPolicy, backoff_delay
+from .._io.instrument import NOOP, Instrumentation
 from ..events import PushEvent
 from .spool import PRUNE_INTERVAL, Spool
 
@@ -91,8 +92,10 @@ class Dispatcher:
         clock: Callable[[], float],
         inline_attempts: int = 3,
         rng: random.Random | None = None,
+        instrumentation: Instrumentation = NOOP,
     ) -> None:
         self.handler = handler
+        self.instrumentation = instrumentation
         self.spool = spool
         self.retry = retry
         self.inline_attempts = inline_attempts
@@ -233,7 +236,9 @@ class Dispatcher:
                 attempt += 1
                 try:
                     async with self._limiter:
-                        await self.handler(push.event)
+                        kind = type(push.event).__name__
+                        with self.instrumentation.push_handling(kind, attempt):
+                            await self.handler(push.event)
                 except Exception:
                     self.counters.retried += 1
                     if inline and attempt >= self.inline_attempts:

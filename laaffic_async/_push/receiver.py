@@ -63,7 +63,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import TYPE_CHECKING, NoReturn, Self
 
 import anyio
 import attrs
@@ -72,6 +72,7 @@ from anyio.abc import TaskGroup
 from .._core.push_guard import PushGuard, parse_networks
 from .._core.pushes import ParsedPush, PushFormatError, parse_push
 from .._core.retry import RetryPolicy
+from .._io import instrument
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .asgi import (
     Disconnected,
@@ -87,6 +88,10 @@ from .delivery import Counters, Dispatcher, Handler, PushStats
 from .memory import MemoryStore
 from .spool import LocalSpool, Spool
 from .sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 # The events are re-exported so a receiver module needs one import.
 __all__ = [
@@ -142,7 +147,10 @@ class PushReceiver:
       ``retry_max_delay``: the backoff after a handler raised, in seconds;
     * ``shutdown_grace``: seconds running handlers get at stop before they
       are cancelled (their events are released to the other workers);
-    * ``clock``: wall-clock seconds, for tests.
+    * ``clock``: wall-clock seconds, for tests;
+    * ``tracer_provider``, ``meter_provider``, ``telemetry``: OpenTelemetry,
+      as for :class:`~laaffic_async.AsyncClient` (a span per handler call,
+      counters of pushes received, duplicate, rejected, handled, failed).
     """
 
     def __init__(
@@ -162,6 +170,9 @@ class PushReceiver:
         retry_max_delay: float = 300.0,
         shutdown_grace: float = 10.0,
         clock: Callable[[], float] = time.time,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        telemetry: bool = True,
     ) -> None:
         if dedupe_window < MIN_DEDUPE_WINDOW:
             raise ValueError(
@@ -199,6 +210,7 @@ class PushReceiver:
         self._grace = shutdown_grace
         self._clock = clock
         self._counters = Counters()
+        self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
         self._session: _Session | None = None
         self._open_lock: anyio.Lock | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -245,6 +257,7 @@ class PushReceiver:
             retry=self._retry,
             lease=self._lease,
             clock=self._clock,
+            instrumentation=self._instrument,
         )
         if not background:
             # Nobody will claim in the background: take what is free now.
@@ -365,12 +378,14 @@ class PushReceiver:
         body = None if refusal is not None else await read_body(receive, self._guard.max_body)
         if refusal is not None or body is None:
             self._counters.rejected += 1
+            self._instrument.push_rejected(refusal or 413)
             await respond(refusal or 413, allow=refusal == 405)
             return None
         try:
             pushes = parse_push(body)
         except PushFormatError as exc:
             self._counters.rejected += 1
+            self._instrument.push_rejected(400)
             await respond(400, str(exc).encode("utf-8", "replace")[:200])
             return None
         try:
@@ -387,6 +402,9 @@ class PushReceiver:
             return None
         self._counters.received += len(new)
         self._counters.duplicates += len(pushes) - len(new)
+        self._instrument.pushes_received(
+            [type(push.event).__name__ for push in new], len(pushes) - len(new)
+        )
         if session.spool.owns_admitted:
             session.dispatcher.intake(new)
         try:

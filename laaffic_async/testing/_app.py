@@ -55,6 +55,9 @@ class Sandbox:
 
     ``sandbox.state`` holds what it remembers (records, dial counters, peak
     in-flight requests); ``sandbox.faults`` switches failures on and off.
+    Call records are paged newest first; ``Sandbox(SandboxState(unstable_ties=True))``
+    orders the records of one submit second at random on every query, as a
+    database sorting by ``submitTime`` alone may (see :class:`SandboxState`).
     """
 
     def __init__(

@@ -53,12 +53,16 @@ def seed_records(
     *,
     on: Iterable[datetime] = (),
     seed: int = 0,
+    burst: int = 1,
 ) -> list[str]:
     """Add ``count`` call records submitted in ``[start, end]``; return their voice ids.
 
     One record sits exactly at each moment of ``on`` (slice boundaries, say;
     they count towards ``count``), the rest at whole seconds drawn uniformly
     with ``random.Random(seed)``: the same arguments give the same rows.
+    ``burst`` above 1 puts 1 to ``burst`` records (uniformly) in each second
+    drawn, as a busy dialer submits many calls in one second; accounts
+    (``phoneName``) cycle through 50 names.
     Inserted in one sort, so a million rows take seconds, not minutes.
     """
     state = _state(target)
@@ -69,9 +73,10 @@ def seed_records(
     low, high = math.ceil(start.timestamp()), math.floor(end.timestamp())
     if high < low and count > len(exact):
         raise ValueError(f"no whole second between {start} and {end}")
-    moments = exact + [
-        datetime.fromtimestamp(rng.randint(low, high), UTC) for _ in range(count - len(exact))
-    ]
+    moments = list(exact)
+    while len(moments) < count:
+        moment = datetime.fromtimestamp(rng.randint(low, high), UTC)
+        moments.extend([moment] * min(rng.randint(1, burst), count - len(moments)))
     taken: set[str] = set()
     rows: list[tuple[float, dict[str, Any]]] = []
     for index, moment in enumerate(moments):
@@ -85,13 +90,18 @@ def seed_records(
 
 
 def add_call(target: Sandbox | SandboxState, moment: datetime | None = None) -> str:
-    """Add one call record submitted at ``moment`` (default: the sandbox's now), like sendSip."""
+    """Add one call record submitted at ``moment`` (default: the sandbox's now), like sendSip.
+
+    Accounts (``phoneName``) cycle through ``live000`` to ``live049``: an
+    account holds one call at a time, so a busy second spreads over many.
+    """
     state = _state(target)
     if moment is None:
         moment = datetime.fromtimestamp(state.clock(), UTC)
     voice_id = _unique_id(state, moment, state.rng, set())
+    account = f"live{len(state.records) % 50:03d}"
     state.records.add(
-        moment.timestamp(), call_record(state, voice_id, moment, "932111111111", None, "live")
+        moment.timestamp(), call_record(state, voice_id, moment, "932111111111", None, account)
     )
     return voice_id
 

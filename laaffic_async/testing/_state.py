@@ -35,6 +35,11 @@ class SandboxState:
     ``call_seconds`` is how long a placed call keeps its account busy
     (sendSip answers -68 meanwhile).  ``balance`` is ``None`` for unlimited,
     else each call costs ``rate`` and -10 comes when it runs out.
+
+    ``unstable_ties=True`` makes recordSipQuery order the records of one
+    submit second at random, afresh on every query (drawn from ``tie_rng``),
+    as a database sorting by ``submitTime`` alone under LIMIT/OFFSET may; by
+    default they come out in insertion order on every query.
     """
 
     clock: Callable[[], float] = time.time
@@ -49,6 +54,8 @@ class SandboxState:
     #: Recording bytes and download links (voice/getRecordingFileUrl).
     recordings: RecordingState = attrs.field(factory=RecordingState)
     rng: random.Random = attrs.field(factory=lambda: random.Random(1630468800), repr=False)
+    unstable_ties: bool = False
+    tie_rng: random.Random = attrs.field(factory=lambda: random.Random(20261204), repr=False)
     #: Every sendSip that placed a call, counted per callee: the exactly-once ledger.
     dials_by_callee: Counter[str] = attrs.field(factory=Counter, repr=False)
     #: Every sendSip that placed a call, counted per account.

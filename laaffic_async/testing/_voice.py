@@ -154,7 +154,9 @@ def record_sip_query(state: SandboxState, request: Request) -> Any:
         "current": current,
         "pages": (total + size - 1) // size,
         "searchCount": True,
-        "records": state.records.page(selection, current, size),
+        "records": state.records.page(
+            selection, current, size, state.tie_rng if state.unstable_ties else None
+        ),
     }
 
 
