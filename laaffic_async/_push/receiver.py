@@ -10,30 +10,13 @@
 
     app = PushReceiver(on_push, spool="pushes.sqlite3")   # uvicorn module:app --workers 4
 
-What it promises, and how:
-
-* **Acknowledges at once.**  A push is answered 200 as soon as its body is
-  parsed and admitted to the spool (durably); the handler runs afterwards.
-  The platform retries a ringing push immediately if it is not answered.
-* **Loses nothing.**  An acknowledged event stays *pending* in the spool
-  until a handler call returns; one that raises is logged and called again
-  with exponential backoff.  The worker running it holds a lease
-  (``lease_seconds``) that it renews; a worker that dies stops renewing and
-  another takes its events over when the leases expire, so only handlers
-  interrupted by the crash run twice (at-least-once for the handler,
-  exactly-once for redeliveries).  A stopping worker releases what it did
-  not run.
-* **Drops redeliveries** across every worker sharing the spool: events are
-  keyed by ``voiceId``, ``callSessionId``, or (``callId``, ``sipAccount``,
-  ``callinEventTime``), and a key seen within ``dedupe_window`` (at least
-  two hours: call-center records are retried for 1.5 hours) is answered 200
-  and dropped.
-* **Refuses what is not a push** with a 4xx and no handler call (404 wrong
-  path token, 403 source outside ``allowed_ips``, 405 not POST, 413 body
-  over ``max_body``, 400 not JSON).  Well-formed JSON of an unknown shape is
-  delivered as :class:`~laaffic_async.events.UnknownPush`.  Nothing raises
-  out of the app; a spool that cannot be written (a full disk, Redis down)
-  answers 503, so the platform sends the push again.
+What it promises (README, "Receiving pushes"): a 200 as soon as a push is
+parsed and durably admitted to the spool; each event handled until a call
+returns, retried with backoff, and taken over from a worker that died once
+its lease (``lease_seconds``) expires; redeliveries dropped for
+``dedupe_window`` across every worker sharing the spool; a 4xx and no
+handler call for what is not a push; a 503, never a 200, when the spool
+cannot be written, so the platform sends the push again.
 
 Spools: a sqlite file (the default; shared by the worker processes of one
 host; ``fsync=False`` trades power-cut safety for ~50x cheaper commits),
