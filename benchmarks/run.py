@@ -136,6 +136,14 @@ def main() -> None:
         + _script("benchmarks/bench_memory_dial.py", "--calls", dial_calls)
     )
 
+    print("== crash-safe dialing (journal)", file=sys.stderr)
+    journal_args = ["--calls", "5000", "--reps", "1", "--memory-calls", "50000"] if quick else []
+    sections.append(
+        "## Crash-safe dialing: send_many(journal=...) vs plain send_many\n\n"
+        "Throughput cost goal <= 25%; memory flat over a large generator.\n\n"
+        + _script("benchmarks/bench_journal.py", *journal_args)
+    )
+
     sections.append(f"Total run time: {time.perf_counter() - started:,.0f} s.\n")
     text = "\n\n".join(sections) + "\n"
     Path(args.out).write_text(text)

@@ -38,12 +38,15 @@ from .errors import (
     InvalidParameterError,
     IpNotWhitelistedError,
     IpRestrictedError,
+    JournalError,
     LaafficError,
     MalformedRequestError,
+    NotPlacedError,
     OutcomeUnknownError,
     PaginationError,
     PermissionDeniedError,
     RateLimitedError,
+    ReconcileError,
     RequestValidationError,
     ResponseFormatError,
     SipBusyError,
@@ -53,7 +56,15 @@ from .errors import (
     TransportError,
 )
 from .events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
-from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+from .models import (
+    Call,
+    CallOutcome,
+    CallRecord,
+    Credentials,
+    PlacedCall,
+    ReconcileResult,
+    RecordPage,
+)
 
 __all__ = [
     "ITNIOTECH",
@@ -90,15 +101,19 @@ __all__ = [
     "InvalidParameterError",
     "IpNotWhitelistedError",
     "IpRestrictedError",
+    "JournalError",
     "LaafficError",
     "ListStream",
     "MalformedRequestError",
+    "NotPlacedError",
     "OutcomeUnknownError",
     "PaginationError",
     "PermissionDeniedError",
     "PlacedCall",
     "PushEvent",
     "RateLimitedError",
+    "ReconcileError",
+    "ReconcileResult",
     "RecordBatch",
     "RecordPage",
     "RecordProgress",

@@ -25,16 +25,27 @@ from ._core.requests import ApiRequest
 from ._core.retry import RetryPolicy
 from ._dialing.batch import Batch, stream_outcomes
 from ._dialing.dialer import Dialer
+from ._dialing.journaled import JournaledRun
 from ._dialing.limits import DialLimits, positive_int
 from ._dialing.options import BatchKeywords, split_keywords
+from ._dialing.reconcile import DEFAULT_SETTLE, check_settle, reconcile_call, unknown_subject
 from ._io import instrument
 from ._io.caller import Caller
 from ._io.stack import Backend, build_session
 from ._paging import records as _records
 from ._paging.records import RecordStream
 from .callcenter import CallCenter
-from .errors import RequestValidationError
-from .models import Call, CallOutcome, CallRecord, Credentials, PlacedCall, RecordPage
+from .errors import OutcomeUnknownError, RequestValidationError
+from .journal import DialJournal
+from .models import (
+    Call,
+    CallOutcome,
+    CallRecord,
+    Credentials,
+    PlacedCall,
+    ReconcileResult,
+    RecordPage,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -253,7 +264,13 @@ class AsyncClient:
         return await self._dialer.place(call)
 
     def send_many(
-        self, calls: Iterable[Call] | AsyncIterable[Call], **options: Unpack[BatchKeywords]
+        self,
+        calls: Iterable[Call] | AsyncIterable[Call],
+        *,
+        journal: DialJournal | None = None,
+        redial_unplaced: bool = True,
+        settle: float = DEFAULT_SETTLE,
+        **options: Unpack[BatchKeywords],
     ) -> AsyncIterator[CallOutcome]:
         """Place many calls; yield a :class:`CallOutcome` per call as each finishes.
 
@@ -266,8 +283,36 @@ class AsyncClient:
         concurrency); ``progress`` receives the running counts. A failed call is an
         outcome, never an exception. Needs ``async with AsyncClient(...)``; for immediate
         cleanup on an early exit use :meth:`batch`.
+
+        With ``journal`` (a :class:`~laaffic_async.journal.DialJournal`) every
+        call needs a ``ref``; refs already final in the journal are not sent
+        again (their outcomes come back with ``replayed=True``), and every
+        unknown outcome is reconciled (:meth:`reconcile`, ``settle`` seconds)
+        before the run ends: placed calls become successes, absent ones are
+        dialed again (``redial_unplaced``) or reported with
+        :class:`~laaffic_async.errors.NotPlacedError`.  Not with ``ordered``;
+        ``progress`` then counts this run's dialing attempts, not replays.
         """
-        return stream_outcomes(self.batch(calls, **options))
+        if journal is None:
+            return stream_outcomes(self.batch(calls, **options))
+        settings, progress = split_keywords(options)
+        settings.check_pool(self._caller.session.pool_size)
+        run = JournaledRun(
+            calls,
+            journal=journal,
+            # Unlimited place + the limits apart: the journal marks a call once the
+            # limits let it go, so sent_at is when the request leaves.
+            place=self._dialer.place_now,
+            limits=self._dialer.limits,
+            fetch=self.record_page,
+            now=self._caller.now,
+            options=settings,
+            task_group=self._task_group,
+            redial_unplaced=redial_unplaced,
+            settle=settle,
+            progress=progress,
+        )
+        return run.outcomes()
 
     def batch(
         self, calls: Iterable[Call] | AsyncIterable[Call], **options: Unpack[BatchKeywords]
@@ -289,6 +334,27 @@ class AsyncClient:
             self._task_group,
             progress,
             instrumentation=self._instrument,
+        )
+
+    async def reconcile(
+        self, outcome_or_error: CallOutcome | OutcomeUnknownError, *, settle: float = DEFAULT_SETTLE
+    ) -> ReconcileResult:
+        """Decide from the call records whether an unknown call was placed.
+
+        Takes an :class:`~laaffic_async.errors.OutcomeUnknownError` (or the
+        :class:`CallOutcome` holding one) and looks the callee up with
+        recordSipQuery: the call's account as ``phoneName``, a window from
+        60 s before ``sent_at`` to ``sent_at + settle``.  Returns as soon as
+        the record is found (``placed``, with its ``voice_id`` and
+        ``record``); otherwise waits until ``sent_at + settle`` on the
+        server's clock (default 120 s: records may appear late) and looks
+        again before answering ``placed=False``.  Raises
+        :class:`~laaffic_async.errors.ReconcileError` when it cannot decide
+        (records unreachable, beyond the two-month horizon, no ``sent_at``).
+        """
+        call, sent_at = unknown_subject(outcome_or_error)
+        return await reconcile_call(
+            call, sent_at, settle=check_settle(settle), fetch=self.record_page, now=self.now
         )
 
     # -- call records ------------------------------------------------------------------------

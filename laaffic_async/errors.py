@@ -4,6 +4,9 @@
     ├── RequestValidationError (also ValueError)  bad input, caught before anything is sent
     ├── TransportError                            the request never reached the server
     ├── OutcomeUnknownError                       a dialing request may or may not have run
+    ├── NotPlacedError                            a journaled call provably never ran and was left
+    ├── ReconcileError                            reconciliation could not tell placed from not
+    ├── JournalError                              a dial journal cannot be used (locked elsewhere)
     ├── HttpStatusError                           a non-2xx answer
     ├── ResponseFormatError                       a 2xx answer that is not the documented envelope
     ├── PaginationError                           a record set changed in a way paging cannot follow
@@ -38,6 +41,7 @@ code raises a plain :class:`ApiError`, so nothing is ever swallowed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -57,12 +61,15 @@ __all__ = [
     "InvalidParameterError",
     "IpNotWhitelistedError",
     "IpRestrictedError",
+    "JournalError",
     "LaafficError",
     "MalformedRequestError",
+    "NotPlacedError",
     "OutcomeUnknownError",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ReconcileError",
     "RequestValidationError",
     "ResponseFormatError",
     "SipBusyError",
@@ -111,13 +118,63 @@ class OutcomeUnknownError(LaafficError):
     has no idempotency key, so the SDK never re-sends such a request: doing
     so could ring a person twice.  ``request`` is the value that was sent
     (for sendSip, the :class:`~laaffic_async.models.Call`) so the caller can
-    reconcile it later, e.g. by looking the callee up in the call records.
+    reconcile it later: :meth:`AsyncClient.reconcile
+    <laaffic_async.AsyncClient.reconcile>` looks it up in the call records.
+    ``sent_at`` is when the attempt left (an aware datetime on the server's
+    clock as the client knows it), ``None`` when that is not known.
     """
 
-    def __init__(self, message: str, *, endpoint: str, request: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        request: object,
+        sent_at: datetime | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.request = request
+        self.sent_at = sent_at
         super().__init__(f"{endpoint}: outcome unknown: {message}")
+
+
+class NotPlacedError(LaafficError):
+    """A journaled call that provably never ran, reported instead of dialed again.
+
+    The outcome of a call that reconciliation found absent from the call
+    records when ``send_many(..., redial_unplaced=False)``, or that failed
+    in an earlier run of the same journal (``reason`` says why).  Unlike
+    :class:`OutcomeUnknownError` there is no doubt: nobody was rung.
+    """
+
+    def __init__(self, reason: str, *, request: object) -> None:
+        self.reason = reason
+        self.request = request
+        super().__init__(f"not placed: {reason}")
+
+
+class ReconcileError(LaafficError):
+    """Reconciliation could not establish whether a call was placed.
+
+    Raised by :meth:`AsyncClient.reconcile <laaffic_async.AsyncClient.reconcile>`
+    when the call records cannot be read (the query failed, even after the
+    client's retries), the window lies beyond the API's two-month horizon,
+    or the error carries no ``sent_at``.  The call stays "unknown": the SDK
+    never guesses, since guessing "not placed" could ring a person twice.
+    """
+
+    def __init__(self, message: str, *, request: object) -> None:
+        self.request = request
+        super().__init__(f"cannot reconcile: {message}")
+
+
+class JournalError(LaafficError):
+    """A :class:`~laaffic_async.journal.DialJournal` cannot be used.
+
+    Raised when another process holds the journal's lock (one journal per
+    process: a second dialer on the same file would dial the same rows), or
+    when the journal file cannot be read or written.
+    """
 
 
 class HttpStatusError(LaafficError):

@@ -15,7 +15,18 @@ import attrs
 from ._core import validators as v
 from .errors import LaafficError
 
-__all__ = ["Call", "CallOutcome", "CallRecord", "Credentials", "PlacedCall", "RecordPage"]
+#: The longest ``Call.ref`` a journal accepts.
+REF_MAX = 200
+
+__all__ = [
+    "Call",
+    "CallOutcome",
+    "CallRecord",
+    "Credentials",
+    "PlacedCall",
+    "ReconcileResult",
+    "RecordPage",
+]
 
 
 def _check_callee(_: object, __: attrs.Attribute[Any], value: object) -> None:
@@ -32,6 +43,10 @@ def _check_account(_: object, __: attrs.Attribute[Any], value: object) -> None:
 
 def _check_called_info(_: object, __: attrs.Attribute[Any], value: object) -> None:
     v.optional_text("calledInfo", value, max_len=v.CALLED_INFO_MAX)
+
+
+def _check_ref(_: object, __: attrs.Attribute[Any], value: object) -> None:
+    v.optional_text("ref", value, max_len=REF_MAX)
 
 
 def _check_app_id(_: object, __: attrs.Attribute[Any], value: object) -> None:
@@ -60,7 +75,10 @@ class Call:
         ...
         laaffic_async.errors.RequestValidationError: callee: must be a string of 7-15 digits ...
 
-    ``app_id=None`` means the client's default appId.
+    ``app_id=None`` means the client's default appId.  ``ref`` is the
+    caller's own stable reference for the row (a CRM id, a line number):
+    never sent to the API, it is what a
+    :class:`~laaffic_async.journal.DialJournal` keys the call by.
     """
 
     callee: str = attrs.field(validator=_check_callee)
@@ -68,6 +86,8 @@ class Call:
     display_num: str | None = attrs.field(default=None, validator=_check_display_num)
     called_info: str | None = attrs.field(default=None, validator=_check_called_info)
     app_id: str | None = attrs.field(default=None, validator=_check_app_id)
+    # metadata wire=False: the converter never puts it in a request body.
+    ref: str | None = attrs.field(default=None, validator=_check_ref, metadata={"wire": False})
 
 
 @attrs.frozen
@@ -86,7 +106,9 @@ class CallOutcome:
     :class:`~laaffic_async.errors.OutcomeUnknownError` means the call may
     have been placed: it was not retried.  ``index`` is the call's position
     in the batch's input, counting from 0, so outcomes that arrive in
-    completion order can be matched to their rows.
+    completion order can be matched to their rows.  ``replayed`` is True
+    for an outcome a :class:`~laaffic_async.journal.DialJournal` already
+    held from an earlier run (nothing was sent for it in this run).
     """
 
     call: Call
@@ -94,6 +116,7 @@ class CallOutcome:
     error: LaafficError | None = None
     attempts: int = 1
     index: int | None = None
+    replayed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -131,6 +154,26 @@ class CallRecord:
     rate: Decimal | None = None
     recording_file_id: str | None = None
     currency: str | None = None
+
+
+@attrs.frozen
+class ReconcileResult:
+    """What :meth:`AsyncClient.reconcile <laaffic_async.AsyncClient.reconcile>` found.
+
+    ``placed`` is True when the call exists in the platform's call records
+    (``record`` is that record, ``voice_id`` its id) and False when it
+    provably never ran (both ``None``): no record appeared by
+    ``sent_at + settle``.
+    """
+
+    call: Call
+    placed: bool
+    record: CallRecord | None = None
+
+    @property
+    def voice_id(self) -> str | None:
+        """The record's voiceId when placed, else ``None``."""
+        return None if self.record is None else self.record.voice_id
 
 
 @attrs.frozen

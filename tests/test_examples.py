@@ -78,3 +78,10 @@ def test_demo_command(tmp_path: Path) -> None:
     assert "300" in result.stdout
     rows = out.read_text().splitlines()
     assert len(rows) == 1 + 2300  # header + history + the calls just placed
+
+
+def test_crash_safe_dial(tmp_path: Path) -> None:
+    first = run_example(tmp_path, "crash_safe_dial.py", "60")
+    assert "placed 60, replayed 0, not placed 0" in first
+    again = run_example(tmp_path, "crash_safe_dial.py", "60")
+    assert "placed 0, replayed 60, not placed 0" in again

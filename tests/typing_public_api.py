@@ -19,10 +19,12 @@ from laaffic_async import (
     OutcomeUnknownError,
     PlacedCall,
     PushEvent,
+    ReconcileResult,
     RecordPage,
     VoiceReport,
 )
 from laaffic_async.fleet import RedisSpool
+from laaffic_async.journal import DialJournal
 from laaffic_async.testing import Sandbox, SandboxTransport
 from laaffic_async.webhooks import PushReceiver, PushStats
 
@@ -41,6 +43,19 @@ async def usage() -> None:
             error: LaafficError | None = checked.error
             unknown = isinstance(error, OutcomeUnknownError)
             del ok, unknown
+        async with DialJournal("campaign.sqlite3") as journal:
+            refs = [Call(callee="932111111111", account="a", ref="row-1")]
+            run = client.send_many(refs, journal=journal, redial_unplaced=False, settle=60.0)
+            async for outcome in run:
+                replayed: bool = outcome.replayed
+                if isinstance(outcome.error, OutcomeUnknownError):
+                    sent_at: datetime | None = outcome.error.sent_at
+                    result: ReconcileResult = await client.reconcile(outcome, settle=120.0)
+                    found: CallRecord | None = result.record
+                    placed_id: str | None = result.voice_id
+                    is_placed: bool = result.placed
+                    del sent_at, found, placed_id, is_placed
+                del replayed
         end = datetime.now(UTC)
         page: RecordPage = await client.record_page(end - timedelta(days=1), end)
         async for record in client.records(end - timedelta(days=40), end):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import anyio
@@ -20,10 +21,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._dialing.progress import BatchProgress
+from .._dialing.reconcile import DEFAULT_SETTLE
 from ..errors import RequestValidationError
 from ..models import Call
 from .common import client_from_options, credential_options, fail
 from .dialfile import BadRow, outcome_record, read_dial_file
+from .dialjournal import dial_journaled
 
 __all__ = ["dial"]
 
@@ -66,6 +69,22 @@ def _count_rows(source: IO[str]) -> int | None:
     help="Seconds a call may wait for its busy account.",
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Crash-safe: a sqlite journal; rerun the same command after a crash to continue.",
+)
+@click.option(
+    "--settle",
+    default=DEFAULT_SETTLE,
+    type=click.FloatRange(min=0),
+    help="Seconds a call record may take to appear (reconciling unknown calls; with --journal).",
+)
+@click.option(
+    "--no-redial", is_flag=True, help="With --journal: report calls found not placed, not redial."
+)
 @credential_options
 def dial(
     numbers_csv: IO[str],
@@ -78,6 +97,9 @@ def dial(
     retry_busy: bool,
     busy_timeout: float,
     progress: bool,
+    journal_path: Path | None,
+    settle: float,
+    no_redial: bool,
     **options: Any,
 ) -> None:
     """Call every number in NUMBERS_CSV ('-' for stdin), writing one JSON line per call.
@@ -88,8 +110,18 @@ def dial(
     line number and "outcome": placed (with voiceId), failed (nothing was
     dialed) or unknown (the call may have been placed: check the call
     records before dialing it again).
+
+    With --journal FILE --out FILE the run is crash-safe: each row's ref is
+    its ref column, else its line number; rerun the same command after a
+    crash and nobody is dialed twice; unknown calls are reconciled with the
+    call records; --out is rewritten in file order when the run finishes.
     """
     console = Console(stderr=True)
+    if journal_path is not None:
+        dial_journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
+        return
+    if no_redial or settle != DEFAULT_SETTLE:
+        fail("--settle and --no-redial need --journal (reconciliation is part of it)", 2)
     rows = read_dial_file(numbers_csv, account=account, display_num=display_num)
     counts = {"bad": 0, "calls": 0}
     lines: dict[int, int] = {}  # batch index -> file line, only while the call is pending

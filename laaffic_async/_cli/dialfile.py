@@ -5,7 +5,7 @@ opens, sleeps or sends anything, so ``laaffic-async dial`` is a thin shell
 over it and every rule here is tested without a server.
 
 Layout: a header row is recognised when its cells name known columns
-(``callee``, ``account``, ``calledInfo``, ``displayNum``, ``appId``, in any
+(``callee``, ``account``, ``calledInfo``, ``displayNum``, ``appId``, ``ref``, in any
 case, with or without ``_``/``-``/spaces; ``number`` and ``phone`` mean
 ``callee``); other columns are ignored.  Without a header the columns are
 ``callee, account, calledInfo, displayNum`` by position.  Blank rows and
@@ -35,6 +35,7 @@ _ALIASES = {
     "calledinfo": "called_info",
     "displaynum": "display_num",
     "appid": "app_id",
+    "ref": "ref",
 }
 _POSITIONAL = ("callee", "account", "called_info", "display_num")
 
@@ -48,6 +49,7 @@ class Columns:
     called_info: int | None = 2
     display_num: int | None = 3
     app_id: int | None = None
+    ref: int | None = None
 
 
 @attrs.frozen
@@ -94,6 +96,7 @@ def detect_columns(cells: list[str]) -> Columns | None:
         called_info=found.get("called_info"),
         display_num=found.get("display_num"),
         app_id=found.get("app_id"),
+        ref=found.get("ref"),
     )
 
 

@@ -219,8 +219,12 @@ def _make_converter() -> Converter:
         return _flat_fast_path(cls, conv, detailed) or detailed
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+        # A field with metadata wire=False (Call.ref) is the caller's own, never sent.
         renames = {
-            a.name: override(rename=camel(a.name), omit_if_default=True) for a in attrs.fields(cls)
+            a.name: override(omit=True)
+            if a.metadata.get("wire") is False
+            else override(rename=camel(a.name), omit_if_default=True)
+            for a in attrs.fields(cls)
         }
         return make_dict_unstructure_fn(cls, conv, **renames)  # type: ignore[arg-type]
 

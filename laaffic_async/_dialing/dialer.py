@@ -34,14 +34,18 @@ class Dialer:
     async def send(self, call: Call) -> PlacedCall:
         """:meth:`place` without reporting the outcome: what a batch sends, since it reports
         each call's outcome itself (after its -68 retries)."""
+        async with self.limits:
+            return await self.place_now(call)
+
+    async def place_now(self, call: Call) -> PlacedCall:
+        """:meth:`send` for a caller already inside ``limits`` (a journal marks calls there)."""
         instrument = self.caller.instrumentation
         request = send_sip_request(call, self.caller.app_id)
-        async with self.limits:
-            instrument.dial_started()
-            try:
-                data = await self.caller.request(request)
-            finally:
-                instrument.dial_ended()
+        instrument.dial_started()
+        try:
+            data = await self.caller.request(request)
+        finally:
+            instrument.dial_ended()
         if not isinstance(data, (str, int)) or isinstance(data, bool) or data == "":
             # The platform answered "0" but gave no id: the call ran, we cannot name it.
             raise OutcomeUnknownError(

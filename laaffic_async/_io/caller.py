@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -183,6 +184,8 @@ class Caller:
             headers = self.headers() if signed else None
             # Before sending: the hook injects the trace context into the headers.
             observed = self.instrumentation.attempt(method, url, route, number, headers)
+            # When this attempt leaves (server clock): what reconciling an unknown one searches by.
+            sent_at = datetime.fromtimestamp(self.now(), UTC)
             try:
                 result = await attempt(headers, observed)
             except httpx.TransportError as exc:
@@ -195,7 +198,9 @@ class Caller:
                 message = f"{type(exc).__name__}: {exc}"
                 if verdict is Verdict.UNKNOWN:
                     # The body may have reached the server: never a reason to dial again.
-                    raise OutcomeUnknownError(message, endpoint=label, request=subject) from exc
+                    raise OutcomeUnknownError(
+                        message, endpoint=label, request=subject, sent_at=sent_at
+                    ) from exc
                 raise TransportError(message, endpoint=label) from exc
             except _ClockSkew as skew:
                 observed.end(skew.error, None if resigned else "timestamp_expired")
@@ -209,7 +214,9 @@ class Caller:
                 verdict = judge(self.retry, number, exc, dials=dials)
                 observed.end(exc, _retry_reason(exc) if verdict is Verdict.RETRY else None)
                 if verdict is Verdict.UNKNOWN:
-                    raise OutcomeUnknownError(str(exc), endpoint=label, request=subject) from exc
+                    raise OutcomeUnknownError(
+                        str(exc), endpoint=label, request=subject, sent_at=sent_at
+                    ) from exc
                 if verdict is Verdict.RAISE:
                     raise
                 await self._pause(number, label, exc)

@@ -120,7 +120,8 @@ class Sandbox:
             await _start(send, 200, "application/json", self._date(), 64)
             raise ConnectionDropped(f"{route.endpoint}: dropped before handling")
         if faulty and faults.roll(faults.error_rate):
-            await _respond(send, 500, b"Internal Server Error", "text/plain", self._date())
+            status = faults.error_status
+            await _respond(send, status, b"Server Error", "text/plain", self._date())
             return
         try:
             if route.signed:

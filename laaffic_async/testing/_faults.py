@@ -12,7 +12,8 @@ class Faults:
     """What should go wrong, and how often (rates are probabilities 0-1).
 
     * ``latency``: seconds every request takes (plus up to ``jitter`` more);
-    * ``error_rate``: answer HTTP 500 *before* doing anything;
+    * ``error_rate``: answer HTTP ``error_status`` (500; 502 is what a gateway
+      in front of the platform answers) *before* doing anything: nothing ran;
     * ``drop_rate``: do the work (a dial is placed and counted), then drop the
       connection before the answer is complete: the client cannot know;
     * ``drop_before_rate``: drop the connection without doing anything;
@@ -29,6 +30,7 @@ class Faults:
     latency: float = 0.0
     jitter: float = 0.0
     error_rate: float = 0.0
+    error_status: int = 500
     drop_rate: float = 0.0
     drop_before_rate: float = 0.0
     refuse_connections: int = 0
