@@ -101,8 +101,17 @@ def deliver(urls_and_jobs: list[tuple[str, list[PushJob]]], concurrency: int = 1
     """Post every job (retrying non-200 like the platform); return the pushers."""
 
     async def run() -> list[Pusher]:
+        # A new connection per push: the kernel spreads accepts over the workers, where a
+        # few keep-alive connections may all land on one.
+        fresh = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
         pushers = [
-            Pusher(url, retry_delay=0.2, concurrency=concurrency) for url, _ in urls_and_jobs
+            Pusher(
+                url,
+                retry_delay=0.2,
+                concurrency=concurrency,
+                transport=httpx.AsyncHTTPTransport(limits=fresh),
+            )
+            for url, _ in urls_and_jobs
         ]
         async with contextlib.AsyncExitStack() as stack:
             for pusher, (_url, jobs) in zip(pushers, urls_and_jobs, strict=True):
