@@ -23,9 +23,10 @@ from laaffic_async import (
     RecordPage,
     VoiceReport,
 )
+from laaffic_async.fleet import RedisSpool
 from laaffic_async.journal import DialJournal
 from laaffic_async.testing import Sandbox, SandboxTransport
-from laaffic_async.webhooks import PushReceiver
+from laaffic_async.webhooks import PushReceiver, PushStats
 
 
 async def usage() -> None:
@@ -72,6 +73,16 @@ async def on_push(event: PushEvent) -> None:
 
 
 receiver = PushReceiver(on_push, spool=None)
+workers = PushReceiver(on_push, spool="pushes.sqlite3", lease_seconds=30.0)
+replicas = PushReceiver(on_push, spool=RedisSpool("redis://localhost:6379/0", namespace="pushes"))
+stats: PushStats = replicas.stats()
+per_process: tuple[int, int, int, int, int] = (
+    stats.received,
+    stats.duplicates,
+    stats.handled,
+    stats.retried,
+    stats.taken_over,
+)
 
 
 def observed() -> None:
