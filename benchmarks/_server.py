@@ -12,6 +12,10 @@ Routes (any path prefix, so ``{base_url}/voice/sendSip`` with ``base_url`` endin
 * ``GET /__stats`` -> ``{"requests": n, "cpu": seconds}``: the server's own request count and
   process CPU time, so a benchmark can show how busy the server was.
 
+``run_server(idle_timeout=s)`` closes connections idle for ``s`` seconds, as production
+servers do (``bench_keepalive.py``); ``advertise=True`` then also sends ``Keep-Alive:
+timeout=<s>`` with every answer.
+
 Why this server
 ---------------
 The benchmarks measure *client* CPU per request, so the server must be cheap and live in another
@@ -124,12 +128,31 @@ class _Http11(asyncio.Protocol):
         self._state = state
         self._buf = b""
         self._transport: asyncio.Transport | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+
+    def _arm(self) -> None:
+        """(Re)start the idle timer: the connection closes after idle_timeout quiet seconds."""
+        if self._state.idle_timeout is None or self._transport is None:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = asyncio.get_running_loop().call_later(
+            self._state.idle_timeout, self._transport.close
+        )
 
     def data_received(self, data: bytes) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         buf = self._buf + data if self._buf else data
         out: list[bytes] = []
         close = False
@@ -158,12 +181,20 @@ class _Http11(asyncio.Protocol):
             self._transport.write(b"".join(out))
             if close:
                 self._transport.close()
+        if not self._buf:
+            self._arm()
 
 
 class _State:
-    def __init__(self, total_records: int) -> None:
+    def __init__(
+        self, total_records: int, idle_timeout: float | None = None, advertise: bool = False
+    ) -> None:
         self.total = total_records
         self.requests = 0
+        self.idle_timeout = idle_timeout
+        self._extra = b""
+        if advertise and idle_timeout is not None:
+            self._extra = b"Keep-Alive: timeout=%d\r\n" % round(idle_timeout)
         self._ids = itertools.count(_ID_BASE + 10**12 * (os.getpid() % 1000) + 1)
 
     def answer(self, path: bytes, body: bytes, close: bool) -> bytes:
@@ -182,14 +213,19 @@ class _State:
             payload = json.dumps(stats).encode()
         else:
             status, payload = b"404 Not Found", b'{"status":"404","reason":"not found"}'
-        return b"HTTP/1.1 %s\r\nContent-Type: application/json;charset=UTF-8\r\n" % status + (
+        return b"HTTP/1.1 %s\r\nContent-Type: application/json;charset=UTF-8\r\n%s" % (
+            status,
+            self._extra,
+        ) + (
             b"Content-Length: %d\r\nConnection: %s\r\n\r\n%s"
             % (len(payload), b"close" if close else b"keep-alive", payload)
         )
 
 
-async def _serve(total_records: int) -> None:
-    state = _State(total_records)
+async def _serve(
+    total_records: int, idle_timeout: float | None = None, advertise: bool = False
+) -> None:
+    state = _State(total_records, idle_timeout, advertise)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: _Http11(state), "127.0.0.1", 0, backlog=4096, reuse_address=True
@@ -233,9 +269,14 @@ def spawn(args: list[str], what: str = "benchmark server") -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def run_server(total_records: int = 200_000) -> Iterator[str]:
+def run_server(
+    total_records: int = 200_000, *, idle_timeout: float | None = None, advertise: bool = False
+) -> Iterator[str]:
     """Start the server in a separate process; yield its base URL (``http://127.0.0.1:N/v3``)."""
-    with spawn([os.path.abspath(__file__), "--serve", str(total_records)]) as port:
+    args = [os.path.abspath(__file__), "--serve", str(total_records)]
+    if idle_timeout is not None:
+        args += [str(idle_timeout), "advertise" if advertise else "quiet"]
+    with spawn(args) as port:
         yield f"http://127.0.0.1:{port}/v3"
 
 
@@ -272,5 +313,7 @@ def _capacity() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--serve":
         asyncio.run(_serve(int(sys.argv[2])))
+    elif len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        asyncio.run(_serve(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "advertise"))
     else:
         _capacity()

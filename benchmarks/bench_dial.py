@@ -18,9 +18,16 @@ requests/s and by CPU) and to the plain aiohttp loop. The variants:
 (c) ``bare asyncio``: ``asyncio.Protocol`` connections and hand-written HTTP/1.1: the floor.
 (d) ``httpx + PooledTransport``: ``httpx.AsyncClient(transport=PooledTransport(...))``.
 (e) ``httpx + AiohttpTransport``: ``httpx.AsyncClient(transport=AiohttpTransport(...))``.
+(wa) ``httpx workers``, (wb) ``aiohttp workers``: the same clients driven the way the most
+    efficient plain code is written: ``concurrency`` tasks, each looping over its share (no
+    Semaphore and no 20,000 waiting coroutines; aiohttp's pool sized to the concurrency).
+    These are the baselines ``send_many`` is held to (columns ``x httpx workers``, ``x aiohttp
+    workers`` and ``CPU / aiohttp workers'``: below 1.25 is within 0.8x of plain aiohttp).
+    (c) is the bare asyncio worker loop.
 References: ``httpx client alone`` (the same httpx loop over a transport that answers without
 I/O: the floor under any httpx transport), ``httpx + httpx-aiohttp`` when that package is
-installed, and the SDK's own ``send_many`` (:data:`SDK_SEND_MANY`, its section below).
+installed, and the SDK's own ``send_many`` (:data:`SDK_SEND_MANY`, its section below), on
+asyncio over both backends and on trio over the default one (:data:`ON_TRIO`).
 Failed requests are counted, not hidden; requests/s counts successful requests only. The slow
 httpx-pool loops send fewer requests (``n`` >= 10x the concurrency) to keep a run near 20 min.
 
@@ -47,7 +54,7 @@ only for streamed downloads; that took send_many from 0.42x to ~0.8x of plain ai
 Measure the pool before blaming the protocol, and the client layer before the transport.
 
 Run: ``python benchmarks/bench_dial.py [--quick] [--reps N] [--concurrency 10,200]
-[--only NAME]``; :func:`run` returns the rows and :func:`format_table` renders them.
+[--only NAME] [--size N]``; :func:`run` returns the rows and :func:`format_table` renders them.
 """
 
 from __future__ import annotations
@@ -241,6 +248,61 @@ async def bare_asyncio_loop(base_url: str, n: int, concurrency: int) -> float:
     return elapsed
 
 
+# --- Worker loops: C tasks each looping over their share ---------------------------------------
+# The plain code to beat: no Semaphore, no n coroutines waiting on it (a gather of 20,000
+# coroutines spends much of its CPU on its own task churn), just `concurrency` tasks that each
+# send, read and check, then send again, as the bare asyncio floor (c) does.
+
+
+async def _workers(n: int, concurrency: int, one: Callable[[], Coroutine[Any, Any, None]]) -> float:
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await one()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+    return time.perf_counter() - start
+
+
+async def httpx_workers(base_url: str, n: int, concurrency: int) -> float:
+    """(wa) A default ``httpx.AsyncClient`` driven by ``concurrency`` worker tasks."""
+    url = f"{base_url}/voice/sendSip"
+    async with httpx.AsyncClient() as client:
+
+        async def one() -> None:
+            try:
+                response = await client.post(url, json=PAYLOAD, headers=signed_headers())
+                response.raise_for_status()
+                _check(response.json())
+            except httpx.HTTPError as exc:
+                _failed(exc)
+
+        return await _workers(n, concurrency, one)
+
+
+async def aiohttp_workers(base_url: str, n: int, concurrency: int) -> float:
+    """(wb) ``aiohttp.ClientSession`` (pool sized to the concurrency) driven by worker tasks."""
+    import aiohttp
+
+    url = f"{base_url}/voice/sendSip"
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            try:
+                async with session.post(url, json=PAYLOAD, headers=signed_headers()) as r:
+                    r.raise_for_status()
+                    _check(await r.json())
+            except aiohttp.ClientError as exc:
+                _failed(exc)
+
+        return await _workers(n, concurrency, one)
+
+
 async def pooled_transport_loop(base_url: str, n: int, concurrency: int) -> float:
     """(d) httpx.AsyncClient over PooledTransport, pool sized to the concurrency."""
     client = httpx.AsyncClient(transport=PooledTransport(max_connections=concurrency))
@@ -331,6 +393,37 @@ async def sdk_send_many(
     stock pool 658 req/s (2.3x httpx), over PooledTransport 1,600 (5.5x), over
     AiohttpTransport under httpx 2,287 (7.9x httpx, 0.44x aiohttp). Removing httpx's client
     layer from the fast extra's path (the 26% above) gave 4,802 req/s, 0.81x aiohttp.
+
+    Against the worker-loop baselines (profiled with cProfile on the process-CPU clock,
+    concurrency 200, ``--size 4000``), what was left, and what each change bought:
+
+    * Trips round the event loop, not Python work, were the largest cost the SDK added.
+      anyio's memory-stream ``receive()``/``send()`` and ``Semaphore.acquire()`` each yield to
+      the loop first (a checkpoint) even when an item, room or a slot is there, and the
+      caller began with a full checkpoint: five extra loop passes per call (each a Handle,
+      a context switch and with 200 tasks a selector poll), plus a ``sniffio`` lookup each.
+      Taking what is already there without yielding (``_dialing/batch.py`` ``_receive``)
+      and a cancellation check instead of a checkpoint in the caller cut the profile of
+      the fast extra's send_many from 14.6 s to 6.9 s of CPU for the same calls; in the
+      benchmark, CPU per call against the aiohttp workers went from 1.71x to 1.33x (fast
+      extra; 0.58x to 0.75x of plain aiohttp by CPU). Cancellation is unchanged: once the
+      batch's scope is cancelled the checkpoint is taken, and every request still awaits
+      the network. The window slot now frees when the consumer takes an outcome, so
+      ``lookahead`` holds without relying on when tasks happen to run.
+    * Two ``Call`` constructions per call: filling in the client's appId went through
+      ``attrs.evolve``, which runs every validator again (about 4% of the CPU then); it now
+      copies the validated fields. Signing (md5, ``str(int)``, a dict) is cached for the
+      second it is valid, and unset ``DialLimits`` are not entered: about 2% together.
+    * What remains of the fast extra is aiohttp itself (``ClientSession._request``, about
+      half the CPU, as in the plain loop) and the asyncio loop; the SDK's own work (build,
+      validate, sign, decode, outcome) is about 10%.
+    * The default install's remaining gap is httpcore's HTTP/1.1 connection and h11 (header
+      validation, event objects) under ``PooledTransport``: about 70% of its CPU. The loop
+      passes above were a smaller share there, so it moved less (about 0.35x to 0.37x of
+      plain aiohttp by CPU, 9-10x the httpx worker loop's calls/s); trio runs the same path
+      for no more CPU per call (2.1x plain aiohttp's at 200, asyncio 2.6x, same run).
+    * With ``opentelemetry-api`` installed and no provider, the per-attempt hooks are about
+      5% of the fast extra's profiled CPU (a non-recording span per attempt).
     """
     from laaffic_async import AsyncClient, Call
 
@@ -366,6 +459,11 @@ async def sdk_send_many_fast(base_url: str, n: int, concurrency: int) -> float:
     return await sdk_send_many(base_url, n, concurrency, backend="aiohttp")
 
 
+async def sdk_send_many_trio(base_url: str, n: int, concurrency: int) -> float:
+    """``send_many``, default install, run on trio (the runner starts it with ``anyio.run``)."""
+    return await sdk_send_many(base_url, n, concurrency)
+
+
 async def sdk_send_many_untraced(base_url: str, n: int, concurrency: int) -> float:
     """``send_many`` with ``telemetry=False``: the reference for the instrumentation's cost."""
     return await sdk_send_many(base_url, n, concurrency, telemetry=False)
@@ -386,6 +484,8 @@ def variants() -> dict[str, Variant]:
         "(a') httpx tuned limits": tuned_httpx_loop,
         "(b) aiohttp loop": plain_aiohttp_loop,
         "(c) bare asyncio": bare_asyncio_loop,
+        "(wa) httpx workers": httpx_workers,
+        "(wb) aiohttp workers": aiohttp_workers,
         "(d) httpx + PooledTransport": pooled_transport_loop,
         "(e) httpx + AiohttpTransport": aiohttp_transport_loop,
     }
@@ -399,6 +499,7 @@ def variants() -> dict[str, Variant]:
     if SDK_SEND_MANY is not None:
         table["SDK send_many (default install)"] = SDK_SEND_MANY
         table["SDK send_many (fast extra, aiohttp)"] = sdk_send_many_fast
+        table[ON_TRIO] = sdk_send_many_trio
         table["SDK send_many (default, telemetry off)"] = sdk_send_many_untraced
         table["SDK send_many (fast extra, telemetry off)"] = sdk_send_many_fast_untraced
     return table
@@ -406,9 +507,15 @@ def variants() -> dict[str, Variant]:
 
 BASELINE = "(a) httpx default loop"
 AIOHTTP = "(b) aiohttp loop"
+HTTPX_WORKERS = "(wa) httpx workers"
+AIOHTTP_WORKERS = "(wb) aiohttp workers"
+#: The one variant run on trio (``anyio.run(..., backend="trio")``); all others on asyncio.
+ON_TRIO = "SDK send_many (default install, trio)"
+#: Measured whatever ``only`` selects: every ratio is against these.
+BASELINES = (BASELINE, AIOHTTP, HTTPX_WORKERS, AIOHTTP_WORKERS)
 # The default httpx pool is O(queued x connections) per request: ~260 req/s at 200 in flight.
 # Fewer requests keep a full run near twenty minutes; n stays >= 10x the concurrency.
-SLOW = ("(a) httpx default loop", "(a') httpx tuned limits")
+SLOW = ("(a) httpx default loop", "(a') httpx tuned limits", HTTPX_WORKERS)
 
 
 @dataclass(frozen=True)
@@ -423,11 +530,16 @@ class Row:
     vs_httpx: float | None  # requests/s ratio
     vs_httpx_cpu: float | None  # CPU per request of the httpx loop / this one's
     vs_aiohttp: float | None
+    vs_httpx_workers: float | None  # requests/s ratio to the httpx worker loop
+    vs_aiohttp_workers: float | None  # requests/s ratio to the aiohttp worker loop
+    cpu_vs_aiohttp_workers: float | None  # CPU per request of this / the aiohttp workers'
     failures: str
     server_busy: float  # share of one core the server used during the run
 
 
-def _requests(name: str, concurrency: int, quick: bool) -> int:
+def _requests(name: str, concurrency: int, quick: bool, size: int | None = None) -> int:
+    if size is not None:
+        return max(size // 5, 4 * concurrency) if name in SLOW else size
     if quick:
         return max(1_000, 4 * concurrency) if name in SLOW else 3_000
     return max(5_000, 10 * concurrency) if name in SLOW else 20_000
@@ -438,16 +550,18 @@ def run(
     reps: int | None = None,
     concurrencies: tuple[int, ...] = CONCURRENCIES,
     only: tuple[str, ...] = (),
+    size: int | None = None,
 ) -> list[Row]:
     """Measure the variants; return the rows (for ``benchmarks/run.py``) in table order.
 
-    ``only``: substrings selecting variants (the two baselines are always measured).
+    ``only``: substrings selecting variants (the :data:`BASELINES` are always measured);
+    ``size``: requests per run instead of the defaults (the slow loops send a fifth of it).
     """
     reps = reps or (1 if quick else 3)
     table = {
         name: variant
         for name, variant in variants().items()
-        if not only or name in (BASELINE, AIOHTTP) or any(part in name for part in only)
+        if not only or name in BASELINES or any(part in name for part in only)
     }
     samples: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     failures: dict[tuple[str, int], collections.Counter[str]] = {}
@@ -456,11 +570,11 @@ def run(
         for rep in range(reps):
             for concurrency in concurrencies:
                 for name, variant in table.items():
-                    n = _requests(name, concurrency, quick)
+                    n = _requests(name, concurrency, quick, size)
                     _failures.clear()
                     _, server_cpu0 = server_stats(base_url)
                     cpu0, wall0 = time.process_time(), time.perf_counter()
-                    elapsed = asyncio.run(variant(base_url, n, concurrency))
+                    elapsed = _run_variant(name, variant, base_url, n, concurrency)
                     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
                     _, server_cpu1 = server_stats(base_url)
                     ok = n - sum(_failures.values())
@@ -477,37 +591,53 @@ def run(
                     )
     rows = []
     for concurrency in concurrencies:
-        base = statistics.median(s[0] for s in samples[(BASELINE, concurrency)])
-        base_cpu = statistics.median(s[1] for s in samples[(BASELINE, concurrency)])
-        aio = statistics.median(s[0] for s in samples[(AIOHTTP, concurrency)])
+
+        def median(name: str, field: int, concurrency: int = concurrency) -> float:
+            return statistics.median(s[field] for s in samples[(name, concurrency)])
+
+        base, base_cpu = median(BASELINE, 0), median(BASELINE, 1)
+        aio = median(AIOHTTP, 0)
+        httpx_w = median(HTTPX_WORKERS, 0)
+        aio_w, aio_w_cpu = median(AIOHTTP_WORKERS, 0), median(AIOHTTP_WORKERS, 1)
         for name in table:
-            runs = samples[(name, concurrency)]
-            rate = statistics.median(s[0] for s in runs)
-            cpu_ms = statistics.median(s[1] for s in runs)
+            rate, cpu_ms = median(name, 0), median(name, 1)
             fails = failures[(name, concurrency)]
             rows.append(
                 Row(
                     variant=name,
                     concurrency=concurrency,
-                    n=_requests(name, concurrency, quick),
+                    n=_requests(name, concurrency, quick, size),
                     requests_per_s=rate,
                     cpu_ms_per_request=cpu_ms,
                     vs_httpx=rate / base if base else None,
                     vs_httpx_cpu=base_cpu / cpu_ms if cpu_ms else None,
                     vs_aiohttp=rate / aio if aio else None,
+                    vs_httpx_workers=rate / httpx_w if httpx_w else None,
+                    vs_aiohttp_workers=rate / aio_w if aio_w else None,
+                    cpu_vs_aiohttp_workers=cpu_ms / aio_w_cpu if aio_w_cpu else None,
                     failures=", ".join(f"{k} x{v}" for k, v in fails.items()) or "-",
-                    server_busy=statistics.median(s[2] for s in runs),
+                    server_busy=median(name, 2),
                 )
             )
     return rows
+
+
+def _run_variant(name: str, variant: Variant, base_url: str, n: int, concurrency: int) -> float:
+    """Run one variant in a fresh event loop: trio for :data:`ON_TRIO`, else asyncio."""
+    if name == ON_TRIO:
+        import anyio
+
+        return anyio.run(variant, base_url, n, concurrency, backend="trio")
+    return asyncio.run(variant(base_url, n, concurrency))
 
 
 def format_table(rows: list[Row]) -> str:
     """A Markdown table of the rows."""
     lines = [
         "| variant | conc. | n | req/s | CPU ms/req | x httpx req/s | x httpx CPU "
-        "| x aiohttp req/s | failed (all reps) | server busy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| x aiohttp req/s | x httpx workers | x aiohttp workers | CPU / aiohttp workers' "
+        "| failed (all reps) | server busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
 
     def ratio(value: float | None, digits: int) -> str:
@@ -517,7 +647,9 @@ def format_table(rows: list[Row]) -> str:
         lines.append(
             f"| {row.variant} | {row.concurrency} | {row.n:,} | {row.requests_per_s:,.0f} "
             f"| {row.cpu_ms_per_request:.3f} | {ratio(row.vs_httpx, 1)} "
-            f"| {ratio(row.vs_httpx_cpu, 1)} | {ratio(row.vs_aiohttp, 2)} | {row.failures} "
+            f"| {ratio(row.vs_httpx_cpu, 1)} | {ratio(row.vs_aiohttp, 2)} "
+            f"| {ratio(row.vs_httpx_workers, 1)} | {ratio(row.vs_aiohttp_workers, 2)} "
+            f"| {ratio(row.cpu_vs_aiohttp_workers, 2)} | {row.failures} "
             f"| {100 * row.server_busy:.0f}% |"
         )
     return "\n".join(lines)
@@ -531,9 +663,16 @@ def main() -> None:
         "--concurrency", default=",".join(map(str, CONCURRENCIES)), help="e.g. 10,200,500"
     )
     parser.add_argument("--only", action="append", default=[], help="variant name substring")
+    parser.add_argument("--size", type=int, default=None, help="requests per run (reduced runs)")
     args = parser.parse_args()
     concurrencies = tuple(int(c) for c in args.concurrency.split(","))
-    rows = run(quick=args.quick, reps=args.reps, concurrencies=concurrencies, only=tuple(args.only))
+    rows = run(
+        quick=args.quick,
+        reps=args.reps,
+        concurrencies=concurrencies,
+        only=tuple(args.only),
+        size=args.size,
+    )
     print(f"sendSip POSTs, medians of {args.reps or (1 if args.quick else 3)} repetitions")
     print(format_table(rows))
 

@@ -23,6 +23,7 @@ from . import _recordings
 from ._callcenter_models import RecordingUrl
 from ._core.requests import ApiRequest
 from ._core.retry import RetryPolicy
+from ._core.validators import credential
 from ._dialing.batch import Batch, stream_outcomes
 from ._dialing.dialer import Dialer
 from ._dialing.journaled import JournaledRun
@@ -31,7 +32,9 @@ from ._dialing.options import BatchKeywords, split_keywords
 from ._dialing.reconcile import DEFAULT_SETTLE, check_settle, reconcile_call, unknown_subject
 from ._io import instrument
 from ._io.caller import Caller
-from ._io.stack import Backend, build_session
+from ._io.compression import MAX_RESPONSE_SIZE
+from ._io.stack import Backend, HttpOptions, build_session
+from ._io.tls import Verify
 from ._paging import records as _records
 from ._paging.records import RecordStream
 from .callcenter import CallCenter
@@ -107,6 +110,29 @@ class AsyncClient:
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
 
+    HTTP settings (every backend applies them the same way; ``verify``,
+    ``proxy``, ``trust_env`` and ``keepalive_expiry`` do not apply to
+    ``transport=`` or ``http_client=``, which are used as given):
+
+    * ``timeout``: seconds to connect, to wait for a pooled connection, and
+      the deadline for sending a request and reading its whole answer once
+      connected (a server dripping bytes cannot stretch it); an
+      ``httpx.Timeout`` sets each part, its ``read`` value being that
+      deadline.
+    * ``verify``: ``True`` (default) checks TLS certificates against
+      certifi's CA bundle (the system store if certifi is missing); a CA
+      bundle file or directory path, or an ``ssl.SSLContext`` used as is;
+      ``False`` turns checking off, with a warning.
+    * ``proxy``: an ``http://`` or ``https://`` proxy URL for every request
+      (absolute-form for ``http://``, a CONNECT tunnel for ``https://``).
+    * ``trust_env`` (default True): also honour ``HTTPS_PROXY``,
+      ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` as httpx does (loopback
+      addresses are proxied unless ``NO_PROXY`` lists them).
+    * ``keepalive_expiry``: seconds an idle connection is kept (default 5);
+      it is dropped earlier, 0.5 s before a server's ``Keep-Alive: timeout=``.
+    * ``max_response_size``: the largest answer accepted, raw or decoded
+      (default 16 MiB); a larger one fails like an unreadable answer.
+
     Observability: when ``opentelemetry-api`` is installed (the ``otel``
     extra) every attempt, dial, batch and records() export is traced and
     measured through ``tracer_provider`` and ``meter_provider`` (default: the
@@ -130,6 +156,11 @@ class AsyncClient:
         concurrency: int | None = None,
         calls_per_second: float | None = None,
         http_backend: Backend = "pooled",
+        verify: Verify = True,
+        proxy: str | httpx.URL | None = None,
+        trust_env: bool = True,
+        keepalive_expiry: float = 5.0,
+        max_response_size: int = MAX_RESPONSE_SIZE,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         telemetry: bool = True,
@@ -140,6 +171,8 @@ class AsyncClient:
             raise RequestValidationError("api_key", "is required (or set LAAFFIC_API_KEY)")
         if not api_secret:
             raise RequestValidationError("api_secret", "is required (or set LAAFFIC_API_SECRET)")
+        credential("api_key", api_key)
+        credential("api_secret", api_secret)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise RequestValidationError("max_connections", "must be a positive integer")
         if max_connections < 1:
@@ -151,19 +184,23 @@ class AsyncClient:
             # A pool smaller than the concurrency would silently cap it: grow the pool.
             max_connections = max(max_connections, positive_int("concurrency", concurrency))
         self.max_connections = max_connections
+        app_id = app_id or _env("LAAFFIC_APP_ID")
+        if app_id is not None:
+            credential("app_id", app_id)
         session = build_session(
             backend=http_backend,
             max_connections=max_connections,
             timeout=timeout,
             transport=transport,
             http_client=http_client,
+            options=HttpOptions(verify, proxy, trust_env, keepalive_expiry, max_response_size),
         )
         self._caller = Caller(
             credentials=Credentials(api_key, api_secret),
             base_url=(base_url or _env("LAAFFIC_BASE_URL") or LAAFFIC).rstrip("/") + "/",
             session=session,
             retry=retry or RetryPolicy(),
-            app_id=app_id or _env("LAAFFIC_APP_ID"),
+            app_id=app_id,
             instrumentation=self._instrument,
         )
         self._dialer = Dialer(self._caller, self.limits)

@@ -1,16 +1,16 @@
 """PooledTransport (asyncio and trio) and AiohttpTransport (asyncio) against a real socket.
 
-The server is a small threaded HTTP/1.1 server on 127.0.0.1 that counts connections and the
-requests each one carried, so the tests can see reuse, limits and closes from the server's
-side. No timing assertions: sleeps only make overlaps likely or wait for the server to notice.
+The server (``tests/wire_support.py``) is a small threaded HTTP/1.1 server on 127.0.0.1 that
+counts connections and the requests each one carried, so the tests can see reuse, limits and
+closes from the server's side. No timing assertions: sleeps only make overlaps likely or wait
+for the server to notice.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 import anyio
 import httpx
@@ -19,117 +19,10 @@ import pytest
 from laaffic_async._io.aiohttp import AiohttpTransport
 from laaffic_async._io.pool import PooledTransport, PoolStats
 
-BIG = bytes(range(256)) * 800  # 200 kB, several reads
+from .wire_support import BIG, server
+from .wire_support import RawServer as _Server
 
-
-class _Server:
-    """Routes: /ok, /slow/<seconds>, /close-after, /drop, /partial, /truncated, /big."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=256)
-        self.port = self.listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.accepted = 0
-        self.open = 0
-        self.max_open = 0
-        self.requests: list[int] = []  # requests per connection, by accept order
-        self.received = threading.Event()  # set when a /slow or /partial request arrives
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.lock:
-                index = self.accepted
-                self.accepted += 1
-                self.open += 1
-                self.max_open = max(self.max_open, self.open)
-                self.requests.append(0)
-            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, index: int) -> None:
-        buf = b""
-        try:
-            while not self.stop.is_set():
-                while b"\r\n\r\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buf) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                buf = buf[length:]
-                path = head.split(b" ")[1].decode()
-                with self.lock:
-                    self.requests[index] += 1
-                if not self._answer(conn, index, path):
-                    return
-        except OSError:
-            return
-        finally:
-            conn.close()
-            with self.lock:
-                self.open -= 1
-
-    def _answer(self, conn: socket.socket, index: int, path: str) -> bool:
-        """Write the answer; False closes the connection."""
-        if path.startswith("/slow/"):
-            self.received.set()
-            if self._hold(conn, float(path.rsplit("/", 1)[1])):
-                return False
-        if path == "/drop":
-            return False
-        if path in ("/partial", "/truncated"):  # stall, or close, after 10 of 100 bytes
-            self.received.set()
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-            if path == "/partial":
-                self._hold(conn, 10)
-            return False
-        body = BIG if path == "/big" else json.dumps({"path": path, "conn": index}).encode()
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-        conn.sendall(head % len(body) + body)
-        return path != "/close-after"  # close after answering, without saying so
-
-    def _hold(self, conn: socket.socket, seconds: float) -> bool:
-        """Wait; True as soon as the client closes the connection (or the test ends)."""
-        conn.settimeout(0.02)
-        try:
-            for _ in range(int(seconds / 0.02)):
-                if self.stop.is_set():
-                    return True
-                try:
-                    if not conn.recv(1, socket.MSG_PEEK):
-                        return True
-                except TimeoutError:
-                    continue
-            return False
-        finally:
-            conn.settimeout(None)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.listener.close()
-
-
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    srv = _Server()
-    yield srv
-    srv.close()
+__all__ = ["server"]  # the fixture, imported
 
 
 async def _until(predicate: Callable[[], bool], what: str) -> None:
@@ -341,7 +234,8 @@ def test_tls_is_verified_by_default() -> None:
     context = PooledTransport()._ssl_context()
     assert context.verify_mode.name == "CERT_REQUIRED"
     assert context.check_hostname
-    unverified = PooledTransport(verify=False)._ssl_context()
+    with pytest.warns(UserWarning, match="verify=False"):
+        unverified = PooledTransport(verify=False)._ssl_context()
     assert unverified.verify_mode.name == "CERT_NONE"
 
 

@@ -58,7 +58,7 @@ async def test_each_documented_push_is_acknowledged_and_delivered(
     [unknown] = [e for e in handler.events if isinstance(e, UnknownPush)]
     assert unknown.data == {"someday": "a new push"}
     assert app.stats() == PushStats(
-        received=5, duplicates=0, rejected=0, delivered=5, failures=0, backlog=0
+        received=5, duplicates=0, rejected=0, handled=5, retried=0, taken_over=0, backlog=0
     )
 
 
@@ -93,7 +93,7 @@ async def test_redeliveries_are_dropped_even_when_concurrent(tmp_path: Path, dur
     assert statuses == [200] * 120
     assert sorted(handler.calls.values()) == [1] * 42
     stats = app.stats()
-    assert (stats.received, stats.duplicates, stats.delivered) == (42, 83, 42)
+    assert (stats.received, stats.duplicates, stats.handled) == (42, 83, 42)
 
 
 @pytest.mark.parametrize(
@@ -103,8 +103,10 @@ async def test_redeliveries_are_dropped_even_when_concurrent(tmp_path: Path, dur
         ({"method": "PUT"}, 405),
         ({"path": "/wrong-token"}, 404),
         ({"path": "/"}, 404),
-        ({"client": ("198.51.100.9", 1)}, 403),
-        ({"client": None}, 403),
+        # A source outside allowed_ips gets a wrong token's answer, right token or not.
+        ({"client": ("198.51.100.9", 1)}, 404),
+        ({"client": ("198.51.100.9", 1), "path": "/wrong-token"}, 404),
+        ({"client": None}, 404),
         ({"body": b"{not json"}, 400),
         ({"body": b"\xff\xfe\x00"}, 400),
         ({"body": b'{"voiceId": NaN}'}, 400),
@@ -156,7 +158,7 @@ async def test_mounted_path_token_and_forwarded_source(tmp_path: Path) -> None:
             headers={"x-forwarded-for": "203.0.113.7, 192.0.2.1"},
         )  # fmt: skip
         await handler.wait_for(1)
-    assert (ok, forged) == (200, 403)
+    assert (ok, forged) == (200, 404)  # a wrong source gets a wrong token's answer
 
 
 async def test_a_sender_that_disconnects_mid_body_gets_nothing_delivered(tmp_path: Path) -> None:
@@ -181,7 +183,7 @@ async def test_handler_failures_are_logged_and_retried_not_lost(
     assert sorted(handler.calls.values()) == [3] * 5
     assert len(handler.events) == 5
     stats = app.stats()
-    assert (stats.delivered, stats.failures, stats.backlog) == (5, 10, 0)
+    assert (stats.handled, stats.retried, stats.backlog) == (5, 10, 0)
     failures = [r for r in caplog.records if "push handler failed" in r.getMessage()]
     assert len(failures) == 10
     assert all(r.exc_info is not None for r in failures)
@@ -219,23 +221,17 @@ async def test_the_lifespan_protocol_starts_and_stops_it(tmp_path: Path) -> None
     assert not app.running
 
 
-async def test_one_spool_file_one_receiver(tmp_path: Path) -> None:
-    first = receiver(Collector(), tmp_path)
-    second = receiver(Collector(), tmp_path)
-    async with first:
-        with pytest.raises(RuntimeError, match="in use by another receiver"):
-            async with second:
-                pass  # pragma: no cover
-        # Through the lifespan, the same refusal is a failed startup, not a crash.
-        to_app, inbox = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
-        outbox, from_app = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
-        await to_app.send({"type": "lifespan.startup"})
-        await second({"type": "lifespan"}, inbox.receive, outbox.send)
-        failed = await from_app.receive()
-        assert failed["type"] == "lifespan.startup.failed"
-        assert "in use" in failed["message"]
-    async with second:  # free again once the first stopped
-        assert second.running
+async def test_a_spool_that_cannot_open_fails_the_lifespan_startup(tmp_path: Path) -> None:
+    app = PushReceiver(Collector(), spool=tmp_path / "missing-dir" / "pushes.sqlite3")
+    # Through the lifespan, the failure is a failed startup, not a crash.
+    to_app, inbox = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
+    outbox, from_app = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
+    await to_app.send({"type": "lifespan.startup"})
+    await app({"type": "lifespan"}, inbox.receive, outbox.send)
+    failed = await from_app.receive()
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "unable to open" in failed["message"]
+    assert not app.running
 
 
 async def test_starting_twice_is_an_error(tmp_path: Path) -> None:
@@ -270,7 +266,7 @@ async def test_an_unstarted_receiver_keeps_failed_events_for_the_next_push(
     assert await post_json(app, voice_report(2)) == 200  # the next push retries the first
     assert sorted(handler.keys) == ["voiceId:2203031113381000001", "voiceId:2203031113381000002"]
     await app.aclose()
-    assert app.stats().failures == 3
+    assert app.stats().retried == 3
     assert app.stats().backlog == 0
 
 

@@ -22,16 +22,16 @@ from laaffic_async import (
     OutcomeUnknownError,
     PlacedCall,
     PushEvent,
-    PushStats,
     ReconcileResult,
     RecordPage,
     VoiceReport,
     export_records,
 )
 from laaffic_async import PushReceiver as TopLevelPushReceiver
+from laaffic_async.fleet import RedisSpool
 from laaffic_async.journal import DialJournal
 from laaffic_async.testing import Sandbox, SandboxTransport
-from laaffic_async.webhooks import PushReceiver
+from laaffic_async.webhooks import PushReceiver, PushStats
 
 
 async def usage() -> None:
@@ -78,6 +78,16 @@ async def on_push(event: PushEvent) -> None:
 
 
 receiver = PushReceiver(on_push, spool=None)
+workers = PushReceiver(on_push, spool="pushes.sqlite3", lease_seconds=30.0)
+replicas = PushReceiver(on_push, spool=RedisSpool("redis://localhost:6379/0", namespace="pushes"))
+stats: PushStats = replicas.stats()
+per_process: tuple[int, int, int, int, int] = (
+    stats.received,
+    stats.duplicates,
+    stats.handled,
+    stats.retried,
+    stats.taken_over,
+)
 
 
 async def exports(backend: HttpBackend = "pooled") -> None:
@@ -90,7 +100,6 @@ async def exports(backend: HttpBackend = "pooled") -> None:
 
 
 top_level: TopLevelPushReceiver = receiver
-stats: PushStats = receiver.stats()
 
 
 def observed() -> None:

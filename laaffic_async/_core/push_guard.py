@@ -5,7 +5,10 @@ be checked is where they come from and where they go:
 
 * a secret path token: the push URL set in the platform's console ends in
   it, and any other path answers 404 as if nothing were there;
-* an allowed-source list of addresses or networks, answered 403 otherwise;
+* an allowed-source list of addresses or networks, answered 403 otherwise,
+  checked *first*, and answered 404 like a wrong token when a token is set:
+  a source outside the list learns nothing about the token (a right token
+  once got 403 there and a wrong one 404, which confirmed guesses);
   behind a reverse proxy the peer is the proxy, so the client address may be
   taken from a header the proxy sets (its last entry: the one *your* proxy
   appended, since anything before it came from the client and is forgeable);
@@ -82,14 +85,18 @@ class PushGuard:
         client_host: str | None,
         headers: Mapping[str, str],
     ) -> int | None:
-        """404 wrong path token, 403 source not allowed, 405 not POST, 400/413 bad length."""
+        """404 wrong path token, 403 source not allowed, 405 not POST, 400/413 bad length.
+
+        The source goes first; with a path token set it is refused with the same 404 as a
+        wrong token, so its answer says nothing about the path.
+        """
+        if self.allowed_networks is not None and not self.source_allowed(client_host, headers):
+            return 403 if self.path_token is None else 404
         if self.path_token is not None:
             tail = route_path(path, root_path).strip("/").encode()
             # compare_digest: the token is a secret, so do not leak its prefix through timing.
             if not hmac.compare_digest(tail, self.path_token.encode()):
                 return 404
-        if self.allowed_networks is not None and not self.source_allowed(client_host, headers):
-            return 403
         if method != "POST":
             return 405
         length = headers.get("content-length")

@@ -77,7 +77,23 @@ def resolve_call(call: Call, default_app_id: str | None) -> Call:
         raise RequestValidationError(
             "appId", "is required: pass app_id= to the call or the client, or set LAAFFIC_APP_ID"
         )
-    return attrs.evolve(call, app_id=default_app_id)
+    return _with_app_id(call, v.required_text("appId", default_app_id))
+
+
+def _with_app_id(call: Call, app_id: str) -> Call:
+    """``attrs.evolve(call, app_id=app_id)`` without validating ``call``'s fields again.
+
+    They were checked when ``call`` was built; evolve ran every validator a second time and
+    cost as much as building the Call. This sets the fields as attrs' own ``__init__`` does.
+    """
+    resolved = object.__new__(Call)
+    for field in _CALL_FIELDS:
+        object.__setattr__(resolved, field, getattr(call, field))
+    object.__setattr__(resolved, "app_id", app_id)
+    return resolved
+
+
+_CALL_FIELDS = tuple(field.name for field in attrs.fields(Call) if field.name != "app_id")
 
 
 def send_sip_request(call: Call, default_app_id: str | None = None) -> ApiRequest:

@@ -20,6 +20,47 @@ DISPLAY_NUM_DIGITS = (7, 15)
 CALLED_INFO_MAX = 1000
 #: recordSipQuery page: "Number displayed on each page: 1-100".
 PAGE_SIZE_RANGE = (1, 100)
+#: The most requests any one concurrency argument may keep in flight (and ``prefetch``
+#: / ``lookahead`` at most ``BUFFER_MAX`` items): ``records(concurrency=10**6)`` once
+#: allocated 4 GB before sending anything.
+CONCURRENCY_MAX = 1000
+BUFFER_MAX = 100 * CONCURRENCY_MAX
+#: Dialing requests in flight (``send_many``, the client's ``concurrency``): each holds only
+#: a call and a connection, so the bound is higher.
+DIAL_CONCURRENCY_MAX = 10_000
+
+
+def concurrency(field: str, value: object, high: int = CONCURRENCY_MAX) -> int:
+    """Return ``value`` if it is an ``int`` in ``[1, high]`` (default :data:`CONCURRENCY_MAX`)."""
+    return int_in_range(field, value, 1, high)
+
+
+def _valid_unicode(field: str, value: str) -> str:
+    """Refuse lone surrogates: they pass ``str`` checks, then fail to encode on the wire."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestValidationError(
+            field, "must be valid Unicode text (it holds a lone surrogate)", value
+        ) from None
+    return value
+
+
+def credential(field: str, value: object) -> str:
+    """Return ``value`` if it can go in an HTTP header as is: latin-1, no control characters.
+
+    The message never repeats the value: it may be a secret.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise RequestValidationError(field, "is required and must be a non-empty string")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or ord(c) > 0xFF for c in value):
+        raise RequestValidationError(
+            field,
+            "must hold only printable latin-1 characters (no CR, LF or other control "
+            "characters); the value is not shown",
+            "<hidden>",
+        )
+    return value
 
 
 def digits(field: str, value: object, bounds: tuple[int, int]) -> str:
@@ -44,7 +85,7 @@ def required_text(field: str, value: object, *, max_len: int | None = None) -> s
         raise RequestValidationError(field, "is required and must be a non-empty string", value)
     if max_len is not None and len(value) > max_len:
         raise RequestValidationError(field, f"must be at most {max_len} characters", value)
-    return value
+    return _valid_unicode(field, value)
 
 
 def optional_text(field: str, value: object, *, max_len: int) -> str | None:
@@ -55,7 +96,7 @@ def optional_text(field: str, value: object, *, max_len: int) -> str | None:
         raise RequestValidationError(field, f"must be a string of 0-{max_len} characters", value)
     if len(value) > max_len:
         raise RequestValidationError(field, f"must be a string of 0-{max_len} characters", value)
-    return value
+    return _valid_unicode(field, value)
 
 
 def int_in_range(field: str, value: object, low: int, high: int | None = None) -> int:

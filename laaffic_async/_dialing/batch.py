@@ -31,11 +31,12 @@ import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from .._core.retry import RetryPolicy, backoff_delay
 from .._io.instrument import NOOP, Instrumentation
@@ -60,6 +61,23 @@ _CLEANUP_SECONDS = 10.0
 _BUSY_CEILING = 16
 # The BatchProgress counts a batch's span carries when it ends.
 _COUNTED = ("read", "placed", "failed", "unknown", "busy", "cancelled")
+
+T = TypeVar("T")
+
+
+async def _receive(stream: MemoryObjectReceiveStream[T], scope: anyio.CancelScope) -> T:
+    """The next item, without a trip round the event loop when one is already waiting.
+
+    ``receive()`` always yields to the loop first (a checkpoint), even with items buffered:
+    with three hops per call that was a tenth of send_many's CPU (``benchmarks/bench_dial.py``).
+    Once ``scope`` is cancelled the checkpoint is taken, so a stopped batch stops here.
+    """
+    if not scope.cancel_called:
+        try:
+            return stream.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+    return await stream.receive()
 
 
 @attrs.define(eq=False)
@@ -212,9 +230,14 @@ class Batch:
         if not self._started:
             raise RuntimeError("iterate a batch inside `async with client.batch(...) as outcomes:`")
         try:
-            return await self._outcomes.receive()
+            outcome = await _receive(self._outcomes, self._scope)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             pass
+        else:
+            # The call's window slot frees when its outcome is taken, not when buffered: at
+            # most `lookahead` calls are read and not yet handed to the consumer.
+            self._window.release()
+            return outcome
         if self.error is not None and not self._stopped:
             error, self.error = self.error, None
             raise error
@@ -267,7 +290,7 @@ class Batch:
             iterator = aiter(calls) if is_async else iter(calls)  # type: ignore[arg-type]
             while True:
                 # A window slot first, then the next call: never hold one we cannot place.
-                await self._window.acquire()
+                await self._acquire_window()
                 try:
                     call = await anext(iterator) if is_async else next(iterator)
                 except (StopIteration, StopAsyncIteration):
@@ -284,6 +307,17 @@ class Batch:
                 with anyio.move_on_after(_CLEANUP_SECONDS, shield=True):
                     await iterator.aclose()
 
+    async def _acquire_window(self) -> None:
+        # As _receive: acquire() yields to the loop even when a slot is free.
+        if not self._scope.cancel_called:
+            try:
+                self._window.acquire_nowait()
+            except anyio.WouldBlock:
+                pass
+            else:
+                return
+        await self._window.acquire()
+
     def _submit(self, call: object) -> None:
         if not isinstance(call, Call):
             rule = f"item {self._read} must be a Call, not {type(call).__name__}"
@@ -297,7 +331,11 @@ class Batch:
 
     async def _work(self) -> None:
         try:
-            async for item in self._ready:
+            while True:
+                try:
+                    item = await _receive(self._ready, self._scope)
+                except anyio.EndOfStream:
+                    break
                 await self._attempt(item)
         finally:
             self._workers -= 1
@@ -386,13 +424,15 @@ class Batch:
 
     async def _deliver(self, outcome: CallOutcome) -> None:
         try:
-            await self._outcomes_in.send(outcome)
+            try:
+                # As _receive: send() yields to the loop even when the buffer has room.
+                self._outcomes_in.send_nowait(outcome)
+            except anyio.WouldBlock:
+                await self._outcomes_in.send(outcome)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             # The consumer went away: nobody can learn of further outcomes.
             self._stopped = True
             self._scope.cancel()
-            return
-        self._window.release()
 
     async def _reorder(self) -> None:
         waiting: dict[int, CallOutcome] = {}

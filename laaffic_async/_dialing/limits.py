@@ -13,6 +13,7 @@ from types import TracebackType
 
 import anyio
 
+from .._core import validators as v
 from .._io.instrument import NOOP, Instrumentation
 from ..errors import RequestValidationError
 
@@ -44,7 +45,7 @@ class ConcurrencyLimit:
     """
 
     def __init__(self, total: int) -> None:
-        self.total = positive_int("concurrency", total)
+        self.total = v.concurrency("concurrency", total, v.DIAL_CONCURRENCY_MAX)
         self._semaphore = anyio.Semaphore(self.total)
         self.in_use = 0
         #: The highest ``in_use`` seen, e.g. to check a limit is reached.

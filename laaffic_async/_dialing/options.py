@@ -8,8 +8,9 @@ from typing import Any, TypedDict, cast
 
 import attrs
 
+from .._core import validators as v
 from ..errors import RequestValidationError
-from .limits import positive_int, positive_rate
+from .limits import positive_rate
 from .progress import BatchProgress
 
 __all__ = ["BatchKeywords", "BatchOptions", "ProgressSink", "split_keywords"]
@@ -18,7 +19,7 @@ __all__ = ["BatchKeywords", "BatchOptions", "ProgressSink", "split_keywords"]
 ProgressSink = BatchProgress | Callable[[BatchProgress], object]
 
 #: The most requests one batch may keep in flight (a bound, not a recommendation).
-MAX_CONCURRENCY = 10_000
+MAX_CONCURRENCY = v.DIAL_CONCURRENCY_MAX
 
 
 class BatchKeywords(TypedDict, total=False):
@@ -72,11 +73,7 @@ class BatchOptions:
     lookahead: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        positive_int("concurrency", self.concurrency)
-        if self.concurrency > MAX_CONCURRENCY:
-            raise RequestValidationError(
-                "concurrency", f"must be at most {MAX_CONCURRENCY}", self.concurrency
-            )
+        v.concurrency("concurrency", self.concurrency, MAX_CONCURRENCY)
         if self.calls_per_second is not None:
             positive_rate("calls_per_second", self.calls_per_second)
         _boolean("retry_busy", self.retry_busy)
@@ -85,7 +82,7 @@ class BatchOptions:
         _boolean("one_per_account", self.one_per_account)
         _boolean("ordered", self.ordered)
         if self.lookahead is not None:
-            positive_int("lookahead", self.lookahead)
+            v.concurrency("lookahead", self.lookahead, v.BUFFER_MAX)
             if self.lookahead < self.concurrency:
                 raise RequestValidationError(
                     "lookahead",

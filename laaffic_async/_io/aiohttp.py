@@ -27,18 +27,34 @@ not separate waiting for a pooled connection from connecting, so ``pool`` timeou
 ``ConnectTimeout``, never ``PoolTimeout``. POSTs are never retried; aiohttp itself retries an
 idempotent request (GET, PUT, DELETE...) once when a reused keep-alive connection turns out
 to be closed.
+
+Idle connections: aiohttp reuses the *oldest* idle connection and checks only that it is
+connected, so this module's connector reuses the newest, closes one holding bytes nobody asked
+for (they would be read as the next request's answer) and honours the server's
+``Keep-Alive: timeout=`` as ``PooledTransport`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+import collections
+import functools
+import time
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .compression import decompressed
+from .compression import (
+    ACCEPT_ENCODING,
+    MAX_RESPONSE_SIZE,
+    decompressed,
+    read_capped,
+)
+from .failures import described
+from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout
+from .tls import Verify, ssl_context
 
 if TYPE_CHECKING:
     import aiohttp
@@ -89,7 +105,43 @@ def _raise_mapped(exc: Exception) -> None:
         _TABLE = _exception_table()
     for source, target in _TABLE:
         if isinstance(exc, source):
-            raise target(str(exc) or type(exc).__name__) from exc
+            raise target(described(exc)) from exc
+
+
+@functools.cache
+def _connector_class() -> Any:
+    aiohttp = _import_aiohttp()
+
+    class LifoConnector(aiohttp.TCPConnector):  # type: ignore[misc,name-defined]
+        """aiohttp's connector, reusing the newest usable idle connection first."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            #: protocol -> seconds it may idle (its server's Keep-Alive timeout, less a margin)
+            self.idle_limit: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+        async def _get(self, key: Any, traces: list[Any]) -> Any:
+            # aiohttp appends released connections on the right and reuses from the left (the
+            # oldest, the likeliest to be closed by the server): move the newest usable one
+            # to the left first; close unusable ones on the way. Amortised O(1).
+            conns = self._conns.get(key)
+            now = time.monotonic()
+            while conns:
+                proto, released = conns[-1]
+                limit = self.idle_limit.get(proto)
+                if (
+                    proto.is_connected()
+                    and not proto.should_close  # unsolicited bytes arrived while idle
+                    and (limit is None or now - released <= limit)
+                ):
+                    if isinstance(conns, collections.deque):  # 3.11+: reused from the left
+                        conns.rotate(1)
+                    break  # before 3.11 a list, already reused from the right
+                conns.pop()
+                proto.close()
+            return await super()._get(key, traces)
+
+    return LifoConnector
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -106,9 +158,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self,
         *,
         max_connections: int = 100,
-        verify: bool | ssl.SSLContext = True,
+        verify: Verify = True,
         connect_timeout: float | None = 15.0,
         keepalive_expiry: float = 5.0,
+        max_response_size: int = MAX_RESPONSE_SIZE,
     ) -> None:
         _import_aiohttp()  # fail at construction, not at the first request
         if max_connections < 1:
@@ -117,6 +170,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._verify = verify
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
+        self._max_size = max_response_size
+        self._connector: Any = None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
@@ -137,15 +192,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("AiohttpTransport is closed")
         aiohttp = _import_aiohttp()
-        ssl_arg: ssl.SSLContext | bool
-        if isinstance(self._verify, ssl.SSLContext):
-            ssl_arg = self._verify
-        elif self._verify:
-            ssl_arg = ssl.create_default_context()
-        else:
-            ssl_arg = False
-        connector = aiohttp.TCPConnector(
-            limit=self._max, limit_per_host=0, keepalive_timeout=self._expiry, ssl=ssl_arg
+        connector = self._connector = _connector_class()(
+            limit=self._max,
+            limit_per_host=0,
+            keepalive_timeout=self._expiry,
+            ssl=ssl_context(self._verify),
         )
         self._loop = loop
         self._session = aiohttp.ClientSession(
@@ -162,16 +213,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _timeout_for(self, spec: Mapping[str, float | None] | None) -> aiohttp.ClientTimeout:
         if spec:
-            key = (spec.get("pool"), spec.get("connect"), spec.get("read"))
+            key = (spec.get("pool"), spec.get("connect"), spec.get("read"), spec.get("total"))
         else:
-            key = (None, self._connect_timeout, None)
+            key = (None, self._connect_timeout, None, None)
         timeout = self._timeouts.get(key)
         if timeout is None:
-            pool, connect, read = key
-            # aiohttp's `connect` covers waiting for a pooled connection plus connecting.
+            pool, connect, read, total = key
+            # aiohttp's `connect` covers waiting for a pooled connection plus connecting; its
+            # `total` covers everything, so the exchange's own deadline starts after both.
             both = None if pool is None or connect is None else pool + connect
+            whole = None if total is None else total + (both or 0.0)
             timeout = _import_aiohttp().ClientTimeout(
-                total=None, connect=both, sock_connect=connect, sock_read=read
+                total=whole, connect=both, sock_connect=connect, sock_read=read
             )
             self._timeouts[key] = timeout
         return timeout
@@ -227,8 +280,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         costs about 0.13 ms per request, as much as a whole aiohttp request (see
         ``benchmarks/bench_dial.py``). Errors are the same httpx exceptions as
         :meth:`handle_async_request` raises, so the retry rules see no difference. The body is
-        read whole (the API answers small JSON) and the connection goes back to the pool.
-        ``timeout`` is ``httpx.Timeout(...).as_dict()``.
+        read whole (the API answers small JSON, at most ``max_response_size`` bytes) and the
+        connection goes back to the pool. ``timeout`` is ``httpx.Timeout(...).as_dict()``,
+        plus ``"total"``: the deadline once connected (``PooledTransport.exchange``).
         """
         session = self._get_session()
         try:
@@ -236,17 +290,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 method,
                 url,
                 params=params or None,
-                headers=headers,
+                headers={**headers, "Accept-Encoding": ACCEPT_ENCODING},
                 data=content,
                 allow_redirects=False,
                 timeout=self._timeout_for(timeout),
             ) as response:
-                body = await response.read()
+                keepalive = keepalive_timeout(response.raw_headers)
+                # The protocol, not response.connection: a small answer read whole with its
+                # headers has already given its connection back.
+                protocol = getattr(response, "_protocol", None)
+                if keepalive is not None and protocol is not None:
+                    self._connector.idle_limit[protocol] = keepalive - KEEPALIVE_MARGIN
+                body = await read_capped(response.content.iter_chunked(65536), self._max_size)
                 encoding = response.headers.get("Content-Encoding")
-                if encoding:
-                    body = decompressed(body, encoding)
+                body = decompressed(body, encoding, self._max_size)
                 return response.status, body, response.headers
+        except httpx.HTTPError:
+            raise
         except Exception as exc:
+            if type(exc) in (TimeoutError, asyncio.TimeoutError):  # the total deadline
+                total = timeout.get("total")
+                raise httpx.ReadTimeout(f"no complete answer within {total} s") from exc
             _raise_mapped(exc)
             raise
 

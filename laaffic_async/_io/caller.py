@@ -84,6 +84,10 @@ class Caller:
     clock_offset: float = 0.0
     #: Traces and metrics of every attempt (and, through it, of every feature).
     instrumentation: Instrumentation = NOOP
+    # The last signed headers, their timestamp and credentials: one md5 a second, not a call.
+    _signed: tuple[int, Credentials | None, dict[str, str]] = attrs.field(
+        default=(-1, None, {}), init=False, repr=False
+    )
 
     def now(self) -> float:
         """The current time in unix seconds, corrected by the learned server offset."""
@@ -96,9 +100,10 @@ class Caller:
         did not run; any other failure after its body may have left raises
         :class:`~laaffic_async.errors.OutcomeUnknownError`.
         """
-        # A checkpoint first: with an in-process transport nothing below may yield, and a
-        # cancelled caller must still be able to stop here (trio is strict about it).
-        await anyio.lowlevel.checkpoint()
+        # With an in-process transport nothing below may yield, and a cancelled caller must
+        # still be able to stop here (trio is strict about it). Not a full checkpoint: a
+        # trip round the event loop per call cost more than signing (bench_dial.py).
+        await anyio.lowlevel.checkpoint_if_cancelled()
         url = self.base_url + request.endpoint
         return await self._attempts(
             request.endpoint,
@@ -139,10 +144,14 @@ class Caller:
         )
 
     def headers(self) -> dict[str, str]:
-        """Fresh signed headers for one attempt."""
-        headers = signed_headers(self.credentials, int(self.now()))
-        headers["User-Agent"] = USER_AGENT
-        return headers
+        """Fresh signed headers for one attempt (a new dict: the caller may add to it)."""
+        timestamp = int(self.now())
+        signed_at, credentials, headers = self._signed
+        if signed_at != timestamp or credentials is not self.credentials:
+            headers = signed_headers(self.credentials, timestamp)
+            headers["User-Agent"] = USER_AGENT
+            self._signed = (timestamp, self.credentials, headers)
+        return headers.copy()
 
     async def _api_attempt(
         self, request: ApiRequest, url: str, headers: dict[str, str] | None, observed: Attempt

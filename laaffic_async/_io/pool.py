@@ -25,9 +25,14 @@ was httpx's client layer (~0.13 ms/request with a transport that does no I/O) an
 client sends its API calls through :meth:`PooledTransport.exchange`, which skips that layer:
 send_many then made ~2,700 calls/s at 200 in flight (9x the default loop, 0.37 ms CPU/call).
 
-Requests are never retried: a POST to ``sendSip`` places a call. A stale keep-alive connection
-is detected before anything is written to it; a connection that dies after that surfaces as an
-httpx error, as with httpx's own transport. HTTP/2 and proxies are not supported.
+Requests are never retried: a POST to ``sendSip`` places a call, and a connection the server
+closed while it idled turns such a call into an unknown outcome. So: a connection is checked for
+EOF right before it is reused; it expires ``KEEPALIVE_MARGIN`` seconds before the server's
+advertised ``Keep-Alive: timeout=N`` (or after ``keepalive_expiry``, whichever is first); the
+newest idle connection is reused first; and one holding bytes nobody asked for (sent after a
+complete answer) is closed, never reused, since those bytes would be read as the next
+request's answer. HTTP/2 is not supported; ``stack.build_session`` routes proxied origins to
+httpx's own proxy transport.
 """
 
 from __future__ import annotations
@@ -46,7 +51,10 @@ import anyio
 import httpcore
 import httpx
 
-from .compression import decompressed
+from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed, read_capped
+from .failures import described
+from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout, leftover
+from .tls import Verify, ssl_context
 
 __all__ = ["PoolStats", "PooledTransport"]
 
@@ -79,7 +87,7 @@ def _raise_mapped(exc: Exception) -> None:
         if isinstance(exc, source) and (target is None or issubclass(candidate, target)):
             target = candidate
     if target is not None:
-        raise target(str(exc)) from exc
+        raise target(described(exc)) from exc
 
 
 def _readable(sock: Any) -> bool:
@@ -139,19 +147,21 @@ class PooledTransport(httpx.AsyncBaseTransport):
     ``max_connections`` bounds the connections to each origin (httpx's own limit is global;
     the SDK talks to one origin); requests beyond it wait in FIFO order, bounded by the
     request's ``pool`` timeout (``httpx.PoolTimeout``). Idle connections are reused newest
-    first and closed after ``keepalive_expiry`` seconds. TLS is verified unless
-    ``verify=False``; pass an ``ssl.SSLContext`` for custom CAs. Timeouts come from the
-    request's ``timeout`` extension (set by ``httpx.AsyncClient``); ``connect_timeout`` only
-    serves requests without one. Works on asyncio and trio.
+    first and closed after ``keepalive_expiry`` seconds, or ``KEEPALIVE_MARGIN`` before the
+    server's ``Keep-Alive: timeout=``. ``verify``: see :func:`~laaffic_async._io.tls.ssl_context`.
+    Timeouts come from the request's ``timeout`` extension (set by ``httpx.AsyncClient``);
+    ``connect_timeout`` only serves requests without one. :meth:`exchange` refuses answers
+    over ``max_response_size`` bytes. Works on asyncio and trio.
     """
 
     def __init__(
         self,
         *,
         max_connections: int = 100,
-        verify: bool | ssl.SSLContext = True,
+        verify: Verify = True,
         connect_timeout: float | None = 15.0,
         keepalive_expiry: float = 5.0,
+        max_response_size: int = MAX_RESPONSE_SIZE,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         if max_connections < 1:
@@ -159,6 +169,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._max = max_connections
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
+        self._max_size = max_response_size
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
         self._pools: dict[tuple[bytes, bytes, int], _Pool] = {}
@@ -217,12 +228,13 @@ class PooledTransport(httpx.AsyncBaseTransport):
         whole request here (``benchmarks/bench_dial.py``). The URL is still parsed by httpx
         (cached), errors are the httpx exceptions :meth:`handle_async_request` raises, the
         body is read whole (the API answers small JSON) and gzip/deflate undone. Answer
-        header names come back lower-cased.
+        header names come back lower-cased. ``timeout["total"]``, when set, bounds sending
+        the request and reading the whole answer once a connection is in hand.
         """
         scheme, host, port, path, host_header = _parsed(url)
         if params:
             path += (b"&" if b"?" in path else b"?") + urlencode(params).encode("ascii")
-        raw_headers = [(b"Host", host_header), (b"Accept-Encoding", b"gzip, deflate")]
+        raw_headers = [(b"Host", host_header), (b"Accept-Encoding", ACCEPT_ENCODING.encode())]
         raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         if content is not None:
             raw_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
@@ -233,18 +245,28 @@ class PooledTransport(httpx.AsyncBaseTransport):
             content=content,
             extensions={"timeout": timeout},
         )
-        stream, response = await self._send(core_request, timeout)
-        try:
-            body = b"".join([chunk async for chunk in stream])
-        finally:
-            await stream.aclose()
+        total = timeout.get("total")
+        # One scope for the attempt; _send starts its deadline once a connection is in hand.
+        with anyio.CancelScope() as scope:
+            stream, response = await self._send(core_request, timeout, scope, total)
+            try:
+                body = await read_capped(stream, self._max_size)
+            finally:
+                await stream.aclose()
+        if scope.cancelled_caught:
+            raise httpx.ReadTimeout(f"no complete answer within {total} s")
         answer = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
-        encoding = answer.get("content-encoding")
-        return response.status, decompressed(body, encoding) if encoding else body, answer
+        body = decompressed(body, answer.get("content-encoding"), self._max_size)
+        return response.status, body, answer
 
     async def _send(
-        self, request: httpcore.Request, timeouts: Mapping[str, float | None]
+        self,
+        request: httpcore.Request,
+        timeouts: Mapping[str, float | None],
+        scope: anyio.CancelScope | None = None,
+        total: float | None = None,
     ) -> tuple[_ResponseStream, httpcore.Response]:
+        """Send on a pooled connection; ``scope`` gets a deadline ``total`` s after connecting."""
         url = request.url
         scheme = url.scheme
         if scheme not in (b"http", b"https"):
@@ -259,6 +281,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         try:
             if conn is None:
                 conn = await self._connect(pool, request, timeouts)
+            if scope is not None and total is not None:
+                scope.deadline = anyio.current_time() + total
             response = await conn.handle_async_request(request)
         except BaseException as exc:
             # httpcore has already closed a connection whose exchange did not finish.
@@ -266,7 +290,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
             if isinstance(exc, Exception):
                 _raise_mapped(exc)
             raise
-        return _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream)), response
+        stream = _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream))
+        stream.keepalive = keepalive_timeout(response.headers)
+        return stream, response
 
     async def _acquire(self, pool: _Pool, timeouts: Mapping[str, float | None]) -> _Conn | None:
         """Return an idle connection, or None after reserving a slot to open a new one."""
@@ -315,15 +341,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            if isinstance(self._verify, ssl.SSLContext):
-                context = self._verify
-            else:
-                context = ssl.create_default_context()
-                if not self._verify:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-            context.set_alpn_protocols(["http/1.1"])
-            self._ssl = context
+            self._ssl = ssl_context(self._verify)
         return self._ssl
 
     async def _connect(
@@ -337,9 +355,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
         try:
             if origin.scheme == b"https":
                 sni = request.extensions.get("sni_hostname") or host
-                stream = await stream.start_tls(
-                    self._ssl_context(), server_hostname=sni, timeout=timeout
-                )
+                try:
+                    stream = await stream.start_tls(
+                        self._ssl_context(), server_hostname=sni, timeout=timeout
+                    )
+                except httpcore.ConnectError as exc:
+                    raise httpcore.ConnectError(
+                        f"TLS handshake with {sni} failed: {described(exc)}"
+                    ) from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
@@ -348,9 +371,15 @@ class PooledTransport(httpx.AsyncBaseTransport):
         pool.live[conn] = stream.get_extra_info("socket") or stream
         return conn
 
-    async def _release(self, pool: _Pool, conn: _Conn) -> None:
+    async def _release(self, pool: _Pool, conn: _Conn, keepalive: float | None = None) -> None:
         """Give a connection whose response was closed to a waiter or back to the pool."""
-        if self._closed or not conn.is_idle() or conn not in pool.live:
+        expiry = self._expiry
+        if keepalive is not None:
+            expiry = min(expiry, keepalive - KEEPALIVE_MARGIN)
+        if self._closed or not conn.is_idle() or conn not in pool.live or leftover(conn):
+            await self._discard(pool, conn)
+            return
+        if expiry <= 0:
             await self._discard(pool, conn)
             return
         sock = pool.live[conn]
@@ -360,7 +389,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             waiter.event.set()
             return
         now = time.monotonic()
-        pool.idle.append((now + self._expiry, conn, sock))
+        pool.idle.append((now + expiry, conn, sock))
         # We reuse from the right, so the oldest wait at the left: close those past their
         # expiry so they do not hold slots or sockets. Amortised O(1).
         while pool.idle[0][0] < now:
@@ -397,7 +426,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport")
+    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport", "keepalive")
 
     def __init__(
         self, transport: PooledTransport, pool: _Pool, conn: _Conn, stream: _ClosableStream
@@ -407,6 +436,7 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._conn = conn
         self._stream = stream
         self._closed = False
+        self.keepalive: float | None = None  # the answer's Keep-Alive timeout=
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -426,7 +456,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             try:
                 await self._stream.aclose()  # httpcore closes the connection if unfinished
             finally:
-                await self._transport._release(self._pool, self._conn)
+                await self._transport._release(self._pool, self._conn, self.keepalive)
 
 
 @functools.lru_cache(maxsize=64)

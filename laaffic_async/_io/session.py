@@ -12,21 +12,58 @@ has one table of what may be retried. Adapters:
 
 The sandbox plugs into :class:`DirectSession` through an in-memory network, so tests run
 the production path.
+
+Both read answers alike (``compression.py``): only gzip, deflate and identity offered, a cap
+on the size raw and decoded, failures to decode as :class:`~.compression.UnusableAnswer` (an
+``httpx.TransportError``: the request was answered, so a dial is an unknown outcome and a
+query is retried), the ``"total"`` timeout as a deadline per attempt once connected, and
+failure messages that are never empty and never quote a link's query string.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Protocol
 
+import anyio
 import attrs
 import httpx
 
 from .aiohttp import AiohttpTransport
+from .compression import (
+    ACCEPT_ENCODING,
+    MAX_RESPONSE_SIZE,
+    UndecodableAnswer,
+    decompressed,
+    read_capped,
+)
+from .failures import described
 from .pool import PooledTransport
 
-__all__ = ["DirectSession", "HttpxSession", "Session"]
+__all__ = ["DirectSession", "HttpxSession", "Session", "timeouts"]
+
+
+def timeouts(timeout: float | httpx.Timeout) -> dict[str, float | None]:
+    """httpx's four timeouts plus ``total``: the deadline for an attempt once connected."""
+    spec: dict[str, float | None] = dict(httpx.Timeout(timeout).as_dict())
+    spec["total"] = spec["read"]
+    return spec
+
+
+@contextlib.contextmanager
+def _explained() -> Iterator[None]:
+    """Re-raise a transport failure whose message is empty or quotes a link's query."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        text = described(exc)
+        if text != str(exc):
+            raise type(exc)(text) from exc
+        raise
+    except httpx.DecodingError as exc:  # a streamed download's body (httpx decodes it)
+        raise UndecodableAnswer(described(exc)) from exc
+
 
 Answer = tuple[int, bytes, Mapping[str, str]]
 
@@ -77,20 +114,22 @@ class DirectSession:
         params: Sequence[tuple[str, str]],
         headers: Mapping[str, str],
     ) -> Answer:
-        return await self.transport.exchange(
-            method, url, content=content, params=params, headers=headers, timeout=self.timeout
-        )
+        with _explained():
+            return await self.transport.exchange(
+                method, url, content=content, params=params, headers=headers, timeout=self.timeout
+            )
 
     @contextlib.asynccontextmanager
     async def stream(
         self, method: str, url: str, *, headers: Mapping[str, str]
     ) -> AsyncIterator[httpx.Response]:
         request = httpx.Request(method, url, headers=headers, extensions={"timeout": self.timeout})
-        response = await self.transport.handle_async_request(request)
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        with _explained():
+            response = await self.transport.handle_async_request(request)
+            try:
+                yield response
+            finally:
+                await response.aclose()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -103,6 +142,8 @@ class HttpxSession:
     http: httpx.AsyncClient
     owned: bool
     pool_size: int | None = None
+    timeout: Mapping[str, float | None] = attrs.field(factory=dict)
+    max_response_size: int = MAX_RESPONSE_SIZE
 
     async def exchange(
         self,
@@ -113,17 +154,35 @@ class HttpxSession:
         params: Sequence[tuple[str, str]],
         headers: Mapping[str, str],
     ) -> Answer:
-        response = await self.http.request(
-            method, url, content=content, params=list(params) or None, headers=headers
+        spec = self.timeout
+        total = spec.get("total")
+        # httpx bounds waiting for a connection and connecting itself: the deadline for the
+        # answer runs on top of both, so it can only end an attempt that is connected.
+        deadline = None
+        if total is not None:
+            deadline = total + (spec.get("pool") or 0.0) + (spec.get("connect") or 0.0)
+        headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}
+        with _explained(), anyio.move_on_after(deadline) as scope:
+            async with self.http.stream(
+                method, url, content=content, params=list(params) or None, headers=headers
+            ) as response:
+                raw = await read_capped(response.aiter_raw(), self.max_response_size)
+        if scope.cancelled_caught:
+            raise httpx.ReadTimeout(f"no complete answer within {total} s")
+        coding = response.headers.get("content-encoding")
+        return (
+            response.status_code,
+            decompressed(raw, coding, self.max_response_size),
+            response.headers,
         )
-        return response.status_code, response.content, response.headers
 
     @contextlib.asynccontextmanager
     async def stream(
         self, method: str, url: str, *, headers: Mapping[str, str]
     ) -> AsyncIterator[httpx.Response]:
-        async with self.http.stream(method, url, headers=headers) as response:
-            yield response
+        with _explained():
+            async with self.http.stream(method, url, headers=headers) as response:
+                yield response
 
     async def aclose(self) -> None:
         if self.owned:

@@ -54,7 +54,7 @@ class ListStream(Generic[T]):
     ) -> None:
         self.name = name
         self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
-        self.concurrency = v.int_in_range("concurrency", concurrency, 1)
+        self.concurrency = v.concurrency("concurrency", concurrency)
         self._fetch = fetch
         self._sort_key = sort_key
         self._identity = identity

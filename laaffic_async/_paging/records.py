@@ -171,8 +171,10 @@ class RecordStream:
     ) -> None:
         window = check_window(start, end, now)
         self.page_size = v.int_in_range("size", page_size, *v.PAGE_SIZE_RANGE)
-        self.concurrency = v.int_in_range("concurrency", concurrency, 1)
-        self.prefetch = None if prefetch is None else v.int_in_range("prefetch", prefetch, 1)
+        self.concurrency = v.concurrency("concurrency", concurrency)
+        if prefetch is not None:
+            v.concurrency("prefetch", prefetch, v.BUFFER_MAX)
+        self.prefetch = prefetch
         if sip_group_name is not None:
             v.required_text("sipGroupName", sip_group_name)
         if phone_name is not None:

@@ -50,11 +50,14 @@ def test_path_token(path: str, root_path: str, status: int | None) -> None:
     assert check(PushGuard(path_token="s3cret"), path=path, root_path=root_path) == status
 
 
-def test_wrong_token_is_404_even_for_other_methods_and_sources() -> None:
+def test_a_wrong_source_learns_nothing_about_the_token() -> None:
     guard = PushGuard(path_token="s3cret", allowed_networks=ALLOWED)
+    # From outside the allowed networks the right and a wrong token answer alike.
     assert check(guard, method="GET", path="/nope", client_host="10.0.0.1") == 404
-    assert check(guard, method="GET", path="/s3cret", client_host="10.0.0.1") == 403
+    assert check(guard, method="POST", path="/s3cret", client_host="10.0.0.1") == 404
     assert check(guard, method="GET", path="/s3cret") == 405
+    # Without a token a wrong source is plainly forbidden.
+    assert check(PushGuard(allowed_networks=ALLOWED), client_host="10.0.0.1") == 403
 
 
 @pytest.mark.parametrize(

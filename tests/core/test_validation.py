@@ -145,3 +145,62 @@ def test_record_query_refuses_naive_and_reversed_windows() -> None:
     with pytest.raises(RequestValidationError, match="before") as info:
         record_query_request(aware, aware - timedelta(seconds=1))
     assert info.value.field == "endTime"
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("calledInfo", {"called_info": "ref \ud800"}),
+        ("account", {"account": "acc\udfff"}),
+        ("appId", {"app_id": "\ud83d"}),
+    ],
+)
+def test_lone_surrogates_are_refused(field: str, kwargs: dict[str, str]) -> None:
+    # They pass as str, then fail to encode on the wire: a never-sent call once came back
+    # from send_many as "unknown".
+    with pytest.raises(RequestValidationError, match="lone surrogate") as info:
+        Call(**{"callee": "932111111111", "account": "a", **kwargs})
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("api_key", "key\r\nX-Injected: 1"),
+        ("api_key", "ключ"),
+        ("api_secret", "secret\n"),
+        ("api_secret", "s\x00cret"),
+        ("app_id", "app\r"),
+        ("app_id", "app\u4e00"),
+    ],
+)
+def test_credentials_that_cannot_be_sent_are_refused_at_construction(
+    field: str, value: str
+) -> None:
+    from laaffic_async import AsyncClient
+
+    given = {"api_key": "bDqJFiq9", "api_secret": "7bz1lzh9", "app_id": "4luaKsL2"}
+    given[field] = value
+    with pytest.raises(RequestValidationError) as info:
+        AsyncClient(given["api_key"], given["api_secret"], app_id=given["app_id"])
+    assert info.value.field == field
+    assert value not in str(info.value)  # a secret is never echoed
+
+
+def test_concurrency_arguments_are_bounded() -> None:
+    from laaffic_async import AsyncClient
+    from laaffic_async._dialing.options import BatchOptions
+
+    client = AsyncClient("bDqJFiq9", "7bz1lzh9", app_id="4luaKsL2")
+    start = datetime.now(UTC8) - timedelta(days=1)
+    with pytest.raises(RequestValidationError, match="1-1000") as info:
+        client.records(start, start + timedelta(hours=1), concurrency=10**6)
+    assert info.value.field == "concurrency"
+    with pytest.raises(RequestValidationError, match="1-1000"):
+        BatchOptions(concurrency=10**6)
+    with pytest.raises(RequestValidationError, match="lookahead"):
+        BatchOptions(concurrency=10, lookahead=10**9)
+    with pytest.raises(RequestValidationError, match="1-1000"):
+        AsyncClient("bDqJFiq9", "7bz1lzh9", concurrency=10**6)
+    with pytest.raises(RequestValidationError, match="1-1000"):
+        client.call_center.groups(concurrency=10**6)
