@@ -18,6 +18,7 @@ import pytest
 from laaffic_async._core.pushes import parse_push
 from laaffic_async._push.spool import LocalSpool, Spool
 from laaffic_async._push.sqlite import SqliteStore
+from laaffic_async.errors import RequestValidationError
 from laaffic_async.events import PushEvent
 from laaffic_async.fleet import RedisSpool
 from laaffic_async.webhooks import PushReceiver
@@ -160,11 +161,11 @@ async def test_a_receiver_on_redis_answers_503_until_started(redis_url: str) -> 
 
 
 def test_redis_spool_checks_its_arguments() -> None:
-    with pytest.raises(ValueError, match="namespace"):
+    with pytest.raises(RequestValidationError, match="namespace"):
         RedisSpool("redis://127.0.0.1:1/0", namespace="a{b}")
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(RequestValidationError, match="timeout"):
         RedisSpool("redis://127.0.0.1:1/0", timeout=0)
-    with pytest.raises(ValueError, match="lease_seconds"):
+    with pytest.raises(RequestValidationError, match="lease_seconds"):
         PushReceiver(Handler(), spool=None, lease_seconds=0)
 
 

@@ -11,7 +11,13 @@ from typing import Any
 import anyio
 import pytest
 
-from laaffic_async import AgentRinging, CallCenterRecord, UnknownPush, VoiceReport
+from laaffic_async import (
+    AgentRinging,
+    CallCenterRecord,
+    RequestValidationError,
+    UnknownPush,
+    VoiceReport,
+)
 from laaffic_async.webhooks import PushReceiver, PushStats
 
 from .core.test_pushes import CALL_CENTER_BODY, RINGING_BODY, VOICE_REPORT_BODY
@@ -306,7 +312,7 @@ async def test_websocket_connections_are_closed(tmp_path: Path) -> None:
     ],
 )
 def test_bad_configuration_is_refused(kwargs: dict[str, Any], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(RequestValidationError, match=match):
         PushReceiver(Collector(), spool=None, **kwargs)
 
 

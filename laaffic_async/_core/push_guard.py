@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from ..errors import RequestValidationError
+
 __all__ = ["IpNetwork", "PushGuard", "parse_networks", "route_path"]
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,7 +44,7 @@ def parse_networks(allowed: Iterable[str]) -> tuple[IpNetwork, ...]:
         raise TypeError("allowed_ips must be a list of addresses or networks, not one string")
     networks = tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in allowed)
     if not networks:
-        raise ValueError("allowed_ips is empty: every push would be refused")
+        raise RequestValidationError("allowed_ips", "is empty: every push would be refused", [])
     return networks
 
 

@@ -56,6 +56,7 @@ from .._core.push_guard import PushGuard, parse_networks
 from .._core.pushes import ParsedPush, PushFormatError, parse_push
 from .._core.retry import RetryPolicy
 from .._io import instrument
+from ..errors import RequestValidationError
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .asgi import (
     Disconnected,
@@ -158,18 +159,28 @@ class PushReceiver:
         telemetry: bool = True,
     ) -> None:
         if dedupe_window < MIN_DEDUPE_WINDOW:
-            raise ValueError(
-                "dedupe_window must be at least 2 hours: the platform redelivers "
-                "call-center records for 1.5 hours"
+            raise RequestValidationError(
+                "dedupe_window",
+                "must be at least 2 hours: the platform redelivers call-center records "
+                "for 1.5 hours",
+                dedupe_window,
             )
         if path_token is not None and (not path_token or "/" in path_token):
-            raise ValueError("path_token must be a non-empty string without '/'")
-        if max_body < 1 or concurrency < 1:
-            raise ValueError("max_body and concurrency must be positive")
+            raise RequestValidationError(
+                "path_token", "must be a non-empty string without '/'", path_token
+            )
+        if max_body < 1:
+            raise RequestValidationError("max_body", "must be positive", max_body)
+        if concurrency < 1:
+            raise RequestValidationError("concurrency", "must be positive", concurrency)
         if not 0 < retry_base_delay <= retry_max_delay:
-            raise ValueError("need 0 < retry_base_delay <= retry_max_delay")
+            raise RequestValidationError(
+                "retry_base_delay",
+                f"must be > 0 and <= retry_max_delay ({retry_max_delay!r})",
+                retry_base_delay,
+            )
         if not lease_seconds > 0:
-            raise ValueError("lease_seconds must be positive")
+            raise RequestValidationError("lease_seconds", "must be positive", lease_seconds)
         self._handler: Handler = handler
         self._window = dedupe_window.total_seconds()
         self._lease = float(lease_seconds)

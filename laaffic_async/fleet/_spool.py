@@ -33,6 +33,7 @@ import attrs
 
 from .._core.pushes import ParsedPush, rebuild_event
 from .._push.spool import Claimed
+from ..errors import RequestValidationError
 from ._redis import import_coredis
 
 __all__ = ["RedisSpool"]
@@ -162,9 +163,11 @@ class RedisSpool:
 
     def __init__(self, url: str, *, namespace: str = "pushes", timeout: float = 2.0) -> None:
         if not namespace or any(c in namespace for c in "{}"):
-            raise ValueError("namespace must be a non-empty string without braces")
+            raise RequestValidationError(
+                "namespace", "must be a non-empty string without braces", namespace
+            )
         if not timeout > 0:
-            raise ValueError("timeout must be positive")
+            raise RequestValidationError("timeout", "must be positive", timeout)
         self._coredis = import_coredis()
         self.url = url
         self.namespace = namespace
