@@ -21,8 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from laaffic_async import AsyncClient
-from laaffic_async._paging.export import export_records
+from laaffic_async import AsyncClient, export_records
 from laaffic_async.testing import (
     SAMPLE_API_KEY,
     SAMPLE_API_SECRET,

@@ -1,5 +1,8 @@
 """laaffic-async: an asyncio SDK for the Laaffic voice API (also sold as Itniotech and Onbuka)."""
 
+import warnings as _warnings
+from typing import Any as _Any
+
 from ._callcenter_models import (
     Agent,
     AgentGroup,
@@ -17,8 +20,12 @@ from ._client import ITNIOTECH, LAAFFIC, ONBUKA, AsyncClient
 from ._core.retry import RetryPolicy
 from ._core.windows import TimeSlice
 from ._dialing.batch import Batch, BatchProgress
+from ._dialing.limits import ConcurrencyLimit, DialLimits, RateLimiter
+from ._io.stack import Backend as HttpBackend
+from ._paging.export import ExportResult, export_records
 from ._paging.liststream import ListStream
 from ._paging.records import RecordBatch, RecordProgress, RecordStream
+from ._push.receiver import PushReceiver, PushStats
 from ._version import __version__
 from .callcenter import CallCenter
 from .errors import (
@@ -61,7 +68,6 @@ from .models import (
     Call,
     CallOutcome,
     CallRecord,
-    Credentials,
     PlacedCall,
     ReconcileResult,
     RecordPage,
@@ -88,16 +94,19 @@ __all__ = [
     "CallCenterRecord",
     "CallOutcome",
     "CallRecord",
+    "ConcurrencyLimit",
     "CoordinationError",
-    "Credentials",
     "DataCapError",
     "DataExistsError",
     "DataNotFoundError",
     "DataValidationError",
+    "DialLimits",
+    "ExportResult",
     "FeeLookupError",
     "FileFormatError",
     "FileTooLargeError",
     "GroupPage",
+    "HttpBackend",
     "HttpStatusError",
     "InsufficientBalanceError",
     "InvalidParameterError",
@@ -113,7 +122,10 @@ __all__ = [
     "PermissionDeniedError",
     "PlacedCall",
     "PushEvent",
+    "PushReceiver",
+    "PushStats",
     "RateLimitedError",
+    "RateLimiter",
     "ReconcileError",
     "ReconcileResult",
     "RecordBatch",
@@ -138,4 +150,21 @@ __all__ = [
     "UploadedNumbers",
     "VoiceReport",
     "__version__",
+    "export_records",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    # Deprecated names, still importable: nothing public takes a Credentials (the
+    # client takes api_key and api_secret), so it left __all__ in 0.2.
+    if name == "Credentials":
+        _warnings.warn(
+            "laaffic_async.Credentials is deprecated: pass api_key and api_secret to "
+            "AsyncClient (or set LAAFFIC_API_KEY / LAAFFIC_API_SECRET)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .models import Credentials
+
+        return Credentials
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m laaffic_async`` is the ``laaffic-async`` command."""
 
-from ._cli.main import main
+from ._cli.entry import main
 
-main(prog_name="laaffic-async")
+main()

@@ -78,8 +78,8 @@ class AsyncClient:
     """An asyncio (and trio) client for the Laaffic voice API.
 
     One instance is meant to be shared by every task of a process: it holds
-    one pooled ``httpx.AsyncClient`` with keep-alive connections.  Use it as
-    an async context manager, or call :meth:`aclose` when done::
+    one pool of keep-alive connections.  Use it as an async context manager,
+    or call :meth:`aclose` when done::
 
         async with AsyncClient(api_key, api_secret, app_id="4luaKsL2") as client:
             call = await client.send_sip("932111111111", account="test_001")
@@ -108,8 +108,11 @@ class AsyncClient:
     ``httpx.ASGITransport(app=Sandbox())`` to talk to the emulator in-process.
     ``http_backend`` picks what carries the requests when neither is given:
     ``"pooled"`` (default, our O(1) pool, asyncio and trio), ``"aiohttp"``
-    (the ``fast`` extra, asyncio only, fastest) or ``"httpx"`` (httpcore's
-    own pool); the first two skip httpx's client layer (see ``_http.py``).
+    (the ``fast`` extra, asyncio only, fastest) or ``"httpx"`` (httpx's
+    ``AsyncClient`` over httpcore's pool).  With the first two, API calls go
+    straight through the pool, skipping httpx's client layer (about as
+    costly as a whole aiohttp request); recording downloads still use an
+    ``httpx.AsyncClient`` over the same pool.
     ``http_client`` is a caller-owned ``httpx.AsyncClient``; the SDK then
     neither configures nor closes it.
 
@@ -346,7 +349,9 @@ class AsyncClient:
         first delay ``busy_delay``, default 1 s) unless ``retry_busy=False``. ``ordered=True``
         yields in input order; ``lookahead`` bounds calls read ahead (default 4 x
         concurrency); ``progress`` receives the running counts. A failed call is an
-        outcome, never an exception. Needs ``async with AsyncClient(...)``; for immediate
+        outcome, never an exception; one whose fate is unknown carries
+        :class:`~laaffic_async.errors.OutcomeUnknownError` and is never retried.
+        Needs ``async with AsyncClient(...)``; for immediate
         cleanup on an early exit use :meth:`batch`.
 
         With ``journal`` (a :class:`~laaffic_async.journal.DialJournal`) every
@@ -526,6 +531,8 @@ class AsyncClient:
     async def request(self, request: ApiRequest) -> Any:
         """Sign, send and decode one :class:`ApiRequest`, retrying only where safe.
 
-        Returns the envelope's ``data``; see :class:`~laaffic_async._io.caller.Caller`.
+        Returns the envelope's ``data``.  Every endpoint method goes through
+        it: each attempt signed afresh, one retry loop (the README's retry
+        safety table), every failure mapped into the error tree.
         """
         return await self._caller.request(request)

@@ -57,8 +57,15 @@ async def fetch_recording_url(
 
 
 def _target(destination: str | os.PathLike[str], file_id: str) -> Path:
-    """The file to write: ``destination`` itself, or ``destination/<file id>`` for a directory."""
-    path = Path(destination)
+    """The file to write: ``destination`` itself, or ``destination/<file id>`` for a directory.
+
+    A destination ending in a path separator means a directory, created if missing
+    (never a file named like the directory).
+    """
+    text = os.fspath(destination)
+    path = Path(text)
+    if text.endswith(("/", os.sep)):
+        path.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         name = Path(file_id.replace("\\", "/")).name
         if name in ("", ".", ".."):
@@ -71,6 +78,28 @@ def _target(destination: str | os.PathLike[str], file_id: str) -> Path:
     return path
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask); mkstemp's is 0o600."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temporary_beside(target: Path) -> tuple[int, str]:
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    # The recording is the user's file, not a secret: normal permissions, as the
+    # platform's other tools (curl -o, a browser) would give it.
+    os.fchmod(fd, _file_mode())
+    return fd, temporary
+
+
 def _discard(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -80,9 +109,7 @@ def _writer(target: Path) -> Callable[[httpx.Response], Awaitable[None]]:
     """The download's sink: a fresh temporary file per attempt, renamed over ``target``."""
 
     async def sink(response: httpx.Response) -> None:
-        fd, temporary = await anyio.to_thread.run_sync(
-            lambda: tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        )
+        fd, temporary = await anyio.to_thread.run_sync(_temporary_beside, target)
         handle = anyio.wrap_file(os.fdopen(fd, "wb"))
         try:
             async for chunk in response.aiter_bytes(CHUNK_SIZE):
@@ -108,6 +135,10 @@ async def download_recording(
     source_type: str = "sip",
 ) -> Path:
     """Fetch a fresh link for ``file_id`` and stream the recording to ``destination``.
+
+    ``destination`` is a file path or a directory (the file is then named after
+    ``file_id``); one ending in ``/`` is a directory and is created if missing.
+    The file gets the permissions a new file normally gets (0o666 less the umask).
 
     Transport failures and 502-504 restart the download from the beginning
     (it is read-only), in the caller's one retry loop.

@@ -102,9 +102,14 @@ class RequestValidationError(LaafficError, ValueError):
 
 
 class TransportError(LaafficError):
-    """The request never reached the server (connect failure, pool timeout).
+    """The request failed in transport, after the retries that were safe.
 
-    Nothing ran, so the SDK already retried it where that was safe.
+    For a dialing request (sendSip, submitTask, ...) this means it provably
+    never reached the server (connect failure, pool timeout): nothing ran.
+    Any later failure of a dialing request is
+    :class:`OutcomeUnknownError` instead.  For a read-only query it is any
+    transport failure, a read timeout or a dropped connection included,
+    once its retries are spent.
     """
 
     def __init__(self, message: str, *, endpoint: str) -> None:

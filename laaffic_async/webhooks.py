@@ -1,6 +1,6 @@
 """Receiving the platform's pushes: :class:`PushReceiver`, an ASGI app, and its events.
 
-The implementation lives in ``laaffic_async._push``; this module is its public face.
+Every name here is also importable from ``laaffic_async`` itself.
 """
 
 from ._push.receiver import PushReceiver, PushStats

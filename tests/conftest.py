@@ -19,6 +19,9 @@ from laaffic_async.testing import (
 from .otel_support import telemetry
 from .redis_support import redis_server, redis_url
 
+# Served by uvicorn in a subprocess, configured by its environment: not a test module.
+collect_ignore = ["push_fleet_app.py"]
+
 __all__ = ["redis_server", "redis_url", "telemetry"]
 
 

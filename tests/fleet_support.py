@@ -1,191 +1,158 @@
-"""What the fleet process tests watch at the server, and how they start workers."""
+"""Serving tests/push_fleet_app.py with real uvicorn processes, and pushing to them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import random
+import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
+import httpx
 
-from laaffic_async.testing import Sandbox
+from laaffic_async.testing import Pusher, PushJob
+from laaffic_async.testing._push_bodies import agent_ringing, call_center_record
 
-from .redis_support import _free_port, redis_binary
+from .webhook_helpers import voice_report
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKER = Path(__file__).resolve().parent / "fleet_worker.py"
 
 
-@attrs.define
-class Seen:
-    """One sendSip request as the server saw it (monotonic seconds of this process)."""
-
-    start: float
-    callee: str
-    account: str
-    end: float | None = None
-
-
-class Recorder:
-    """ASGI wrapper around the sandbox that logs every sendSip's arrival and end."""
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith("sendSip"):
-            await self.sandbox(scope, receive, send)
-            return
-        messages = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if not message.get("more_body"):
-                break
-        body = json.loads(b"".join(m.get("body", b"") for m in messages))
-        entry = Seen(time.monotonic(), body["callee"], body["account"])
-        with self._lock:
-            self.seen.append(entry)
-        replay = iter(messages)
-
-        async def replayed() -> Any:
-            return next(replay, {"type": "http.disconnect"})
-
-        try:
-            await self.sandbox(scope, replayed, send)
-        finally:
-            entry.end = time.monotonic()
-
-    def snapshot(self) -> list[Seen]:
-        with self._lock:
-            return list(self.seen)
-
-    def in_flight_at(self, moment: float) -> list[Seen]:
-        return [s for s in self.snapshot() if s.start <= moment and (s.end or 1e18) > moment]
-
-
-def peak_in_flight(seen: list[Seen], after: float = 0.0) -> int:
-    """The most requests at the server at once, counting only instants after ``after``."""
-    events = sorted(
-        [(s.start, 1) for s in seen] + [(s.end if s.end else 1e18, -1) for s in seen],
-        key=lambda e: (e[0], e[1]),
-    )
-    now = peak = 0
-    for moment, step in events:
-        now += step
-        if moment >= after:
-            peak = max(peak, now)
-    return peak
-
-
-def peak_per_account(seen: list[Seen]) -> int:
-    by_account: dict[str, list[Seen]] = {}
-    for s in seen:
-        by_account.setdefault(s.account, []).append(s)
-    return max((peak_in_flight(group) for group in by_account.values()), default=0)
-
-
-def max_in_window(starts: list[float], window: float = 1.0) -> int:
-    """The most starts inside any sliding window of ``window`` seconds."""
-    starts = sorted(starts)
-    best = lo = 0
-    for hi, moment in enumerate(starts):
-        while moment - starts[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
-def start_worker(
-    base_url: str, redis_url: str, prefix: str, count: int, backend: str, **options: object
-) -> subprocess.Popen[str]:
-    args = [
-        sys.executable,
-        str(WORKER),
-        "--base-url",
-        base_url,
-        "--redis",
-        redis_url,
-        "--prefix",
-        prefix,
-        "--count",
-        str(count),
-        "--backend",
-        backend,
-    ]
-    for name, value in options.items():
-        args += [f"--{name}", str(value)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
-    )
-
-
-def outcomes_of(worker: subprocess.Popen[str], timeout: float = 60) -> list[dict[str, Any]]:
-    out, err = worker.communicate(timeout=timeout)
-    assert worker.returncode == 0, err
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
-def redis_cluster(directory: Path) -> Iterator[str]:
-    """A one-node Redis Cluster (every slot on it) on a free port; yields its URL."""
-    port = _cluster_port()
-    process = subprocess.Popen(
-        [
-            redis_binary(),
-            *("--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"),
-            *("--dir", str(directory), "--cluster-enabled", "yes"),
-            *("--cluster-config-file", str(directory / "nodes.conf")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def serve(spool: str, log: Path, env: dict[str, str], *, workers: int = 3) -> Iterator[str]:
+    """Run ``uvicorn tests.push_fleet_app:app --workers N``; yield its URL once it answers."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PUSH_SPOOL": spool,
+        "PUSH_LOG": str(log),
+        **env,
+    }
+    command = [sys.executable, "-m", "uvicorn", "tests.push_fleet_app:app", "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env=environ, cwd=ROOT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
     try:
-        # "busy" too: an earlier attempt may have assigned the slots before it timed out.
-        _command(port, b"CLUSTER ADDSLOTSRANGE 0 16383", expect=(b"+OK", b"busy"), wait=10)
-        _command(port, b"CLUSTER INFO", expect=(b"cluster_state:ok",), wait=20)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        process.wait(5)
-
-
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
-    while True:
-        port = _free_port()
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as probe:
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                probe.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
+                httpx.get(url, timeout=1)  # 405 once a worker answers
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("uvicorn did not start") from None
+                time.sleep(0.1)
+        time.sleep(0.5 if workers > 1 else 0)  # the other workers' lifespans
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
 
-def _command(port: int, command: bytes, *, expect: tuple[bytes, ...], wait: float) -> None:
-    """Send an inline command until its answer contains ``expect`` (or fail after ``wait``)."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-                conn.sendall(command + b"\r\n")
-                answer = conn.recv(4096)
-                if any(part in answer for part in expect):
-                    return
-        except OSError:
-            pass
+def push_jobs(count: int, copies: int, tag: str = "") -> list[PushJob]:
+    """``count`` pushes, the three documented kinds in turn, each ``copies`` times.
+
+    The copies of a few pushes are shuffled together, so they arrive concurrently and
+    interleaved with other pushes.  A ringing push names one agent (one event each).
+    ``tag`` starts every id (the app's handler is slow for keys containing "slow").
+    """
+    bodies: list[tuple[Any, Any]] = []
+    for n in range(count):
+        if n % 3 == 0:
+            report = voice_report(n)
+            bodies.append(("voice_report", {**report, "voiceId": tag + report["voiceId"]}))
+        elif n % 3 == 1:
+            record = call_center_record(call_session_id=f"{tag}CS-{n}")
+            bodies.append(("call_center_record", record))
+        else:
+            bodies.append(("agent_ringing", agent_ringing(f"{tag}call-{n}", [f"80{n:05d}"])))
+    rng = random.Random(14)
+    jobs: list[PushJob] = []
+    for start in range(0, count, 8):
+        block = [
+            PushJob(kind, json.dumps(body).encode())
+            for kind, body in bodies[start : start + 8]
+            for _ in range(copies)
+        ]
+        rng.shuffle(block)
+        jobs += block
+    return jobs
+
+
+def deliver(urls_and_jobs: list[tuple[str, list[PushJob]]], concurrency: int = 16) -> list[Pusher]:
+    """Post every job (retrying non-200 like the platform); return the pushers."""
+
+    async def run() -> list[Pusher]:
+        # A new connection per push: the kernel spreads accepts over the workers, where a
+        # few keep-alive connections may all land on one.
+        fresh = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+        pushers = [
+            Pusher(
+                url,
+                retry_delay=0.2,
+                concurrency=concurrency,
+                transport=httpx.AsyncHTTPTransport(limits=fresh),
+            )
+            for url, _ in urls_and_jobs
+        ]
+        async with contextlib.AsyncExitStack() as stack:
+            for pusher, (_url, jobs) in zip(pushers, urls_and_jobs, strict=True):
+                await stack.enter_async_context(pusher)
+                pusher.push_jobs(jobs)
+            with anyio.fail_after(120):
+                for pusher in pushers:
+                    await pusher.join()
+        return pushers
+
+    return anyio.run(run)
+
+
+@attrs.define
+class Log:
+    """What the handlers of every worker wrote: ``start``/``end`` lines per key and pid."""
+
+    starts: Counter[str] = attrs.field(factory=Counter)
+    ends: Counter[str] = attrs.field(factory=Counter)
+    by_pid: dict[int, dict[str, set[str]]] = attrs.field(
+        factory=lambda: defaultdict(lambda: {"start": set(), "end": set()})
+    )
+
+    @classmethod
+    def read(cls, path: Path) -> Log:
+        log = cls()
+        text = path.read_text() if path.exists() else ""
+        for line in text.splitlines():
+            what, pid, key = line.split(" ", 2)
+            (log.starts if what == "start" else log.ends)[key] += 1
+            log.by_pid[int(pid)][what].add(key)
+        return log
+
+    def running(self, pid: int) -> set[str]:
+        return self.by_pid[pid]["start"] - self.by_pid[pid]["end"]
+
+
+def wait_for(predicate: Any, limit: float = 60) -> None:
+    """Poll ``predicate()`` until true (``limit`` guards against a hang, it times nothing)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
         time.sleep(0.05)
-    raise RuntimeError(f"redis cluster node on {port}: no {expect!r} after {command!r}")

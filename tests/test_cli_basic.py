@@ -37,7 +37,18 @@ def test_call_bad_callee_is_usage_error(sandbox: Sandbox, sandbox_url: str) -> N
         main, ["call", "12", "--account", "a1", "--base-url", sandbox_url], env=ENV
     )
     assert result.exit_code == 2
-    assert "callee" in result.stderr
+    assert "error: CALLEE '12': must be" in result.stderr
+    assert sandbox.state.dials == 0
+
+
+def test_call_refusals_name_the_option_and_the_value_as_typed(
+    sandbox: Sandbox, sandbox_url: str
+) -> None:
+    args = ["call", "932111111111", "--account", "a1", "--display-num", "12"]
+    result = CliRunner().invoke(main, [*args, "--base-url", sandbox_url], env=ENV)
+    assert result.exit_code == 2
+    assert "error: --display-num '12': must be" in result.stderr
+    assert "displayNum" not in result.stderr
     assert sandbox.state.dials == 0
 
 

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
+from rich.progress import Progress, TaskID
 
 from laaffic_async._cli.dial import dial
 from laaffic_async.testing import Faults, Sandbox
@@ -18,7 +20,7 @@ ENV = {
 }
 
 
-def run(args: list[str], url: str, stdin: str | None = None) -> Result:
+def run(args: list[str], url: str, stdin: str | bytes | None = None) -> Result:
     return CliRunner().invoke(
         dial, [*args, "--base-url", url, "--no-progress"], env=ENV, input=stdin
     )
@@ -42,7 +44,7 @@ def test_dials_every_good_row_and_reports_bad_ones(
     text += "\n12345,acct1,too short\n932199999999,,no account\n" + "\n".join(good[10:]) + "\n"
     out = tmp_path / "outcomes.jsonl"
     result = run([write(tmp_path, text), "--concurrency", "8", "--out", str(out)], sandbox_url)
-    assert result.exit_code == 1, result.output  # bad rows make the run incomplete
+    assert result.exit_code == 2, result.output  # bad rows are bad input
     assert "line 12: callee:" in result.stderr
     assert "line 13: account:" in result.stderr
     assert "bad rows 2" in result.stderr
@@ -110,6 +112,69 @@ def test_reads_stdin(sandbox: Sandbox, sandbox_url: str) -> None:
     result = run(["-", "--account", "a"], sandbox_url, stdin="932100000001\n932100000002\n")
     assert result.exit_code == 0, result.output
     assert sandbox.state.dials == 2
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_a_line_that_is_not_utf8_is_reported_and_the_rest_dialed(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path, source: str
+) -> None:
+    good = [f"9321{i:08d},a{i}".encode() for i in range(20)]
+    data = b"\n".join([*good[:5], b"932199999999,b,caf\xe9", *good[5:]]) + b"\n"
+    if source == "file":
+        path = tmp_path / "numbers.csv"
+        path.write_bytes(data)
+        result = run([str(path)], sandbox_url)
+    else:
+        result = run(["-"], sandbox_url, stdin=data)
+    assert result.exit_code == 2, result.output
+    assert "line 6: is not UTF-8 text (byte 0xe9 at column 19) (skipped)" in result.stderr
+    assert "Traceback" not in result.output
+    assert len(json_lines(result.stdout)) == 20
+    assert set(sandbox.state.dials_by_callee) == {g.decode().split(",")[0] for g in good}
+
+
+def test_an_unknown_header_is_refused_before_dialing(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path
+) -> None:
+    result = run([write(tmp_path, "foo,bar\n932100000001,a\n")], sandbox_url)
+    assert result.exit_code == 2
+    assert "error: header 'foo,bar': names no known column" in result.stderr
+    assert sum(sandbox.state.requests.values()) == 0
+
+
+def test_the_summary_line_is_whole_when_piped(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "932100000001,a\n932100000002,b\n")
+    for progress in ("--progress", "--no-progress"):
+        sandbox.faults = Faults(drop_rate=1.0, limit=1)
+        result = CliRunner().invoke(dial, [path, "--base-url", sandbox_url, progress], env=ENV)
+        assert "…" not in result.stderr  # nothing cut to the console's width
+        summary = result.stderr.splitlines()[-1]
+        assert summary.startswith("placed "), result.stderr
+        assert summary.endswith("check the records before redialing them"), result.stderr
+        assert len(summary) > 100
+
+
+def test_the_bar_total_counts_data_rows_only(
+    sandbox: Sandbox, sandbox_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totals: list[float | None] = []
+    original = Progress.add_task
+
+    def add_task(self: Progress, description: str, **kwargs: Any) -> TaskID:
+        totals.append(kwargs.get("total"))
+        return original(self, description, **kwargs)
+
+    monkeypatch.setattr(Progress, "add_task", add_task)
+    text = "callee,account\n\n# three data rows\n932100000001,a\n\n12,a\n932100000003,c\n"
+    result = CliRunner().invoke(
+        dial,
+        [write(tmp_path, text), "--base-url", sandbox_url, "--progress"],
+        env={**ENV, "TTY_COMPATIBLE": "1"},  # draw the bar as on a terminal
+    )
+    assert result.exit_code == 2, result.output
+    assert totals == [3]
 
 
 def test_bad_header_is_a_usage_error(sandbox: Sandbox, sandbox_url: str, tmp_path: Path) -> None:

@@ -168,3 +168,33 @@ def test_journal_options_need_a_journal_and_a_file(tmp_path: Path) -> None:
     )
     assert to_stdout.exit_code == 2
     assert "--journal needs --out FILE" in to_stdout.output
+
+
+def test_a_bad_row_or_a_line_that_is_not_utf8_exits_2_after_the_good_rows(
+    tmp_path: Path,
+) -> None:
+    sandbox = Sandbox()
+    (tmp_path / "numbers.csv").write_bytes(
+        b"callee,account\n932100000001,a\n12,b\n932100000003,caf\xe9\n932100000004,d\n"
+    )
+    with serve_in_thread(sandbox) as url:
+        result = CliRunner().invoke(
+            dial,
+            [
+                str(tmp_path / "numbers.csv"),
+                *("--journal", str(tmp_path / "campaign.sqlite3")),
+                *("--out", str(tmp_path / "outcomes.jsonl"), "--no-progress"),
+                *("--base-url", url),
+            ],
+            env=_env(),
+        )
+    assert result.exit_code == 2, result.output
+    lines = [json.loads(x) for x in (tmp_path / "outcomes.jsonl").read_text().splitlines()]
+    assert [(line["line"], line["outcome"]) for line in lines] == [
+        (2, "placed"),
+        (3, "failed"),
+        (4, "failed"),
+        (5, "placed"),
+    ]
+    assert lines[2]["message"].startswith("is not UTF-8 text")
+    assert set(sandbox.state.dials_by_callee) == {"932100000001", "932100000004"}

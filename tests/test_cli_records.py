@@ -19,8 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from laaffic_async._cli.records import parse_when, records
+from laaffic_async._core.converter import to_wire
 from laaffic_async._core.windows import slice_window
-from laaffic_async._paging.export import checkpoint_path, load_checkpoint, part_path
+from laaffic_async._paging.export import Checkpoint, checkpoint_path, load_checkpoint, part_path
 from laaffic_async.testing import Sandbox, SandboxState, seed_records, serve_in_thread
 
 DAY = timedelta(days=1)
@@ -219,3 +220,66 @@ def test_kill_9_mid_export_then_resume_gives_the_identical_file(
     assert not part_path(out).exists()
     assert not checkpoint_path(out).exists()
     assert len(out.read_bytes().splitlines()) == len(ids) + 1
+
+
+def test_a_window_too_old_names_the_option_and_the_value_as_typed(tmp_path: Path) -> None:
+    typed = (date.today() - timedelta(days=75)).isoformat()
+    result = CliRunner().invoke(
+        records,
+        [
+            *("export", "--since", typed, "--until", date.today().isoformat()),
+            *("--out", str(tmp_path / "x.csv"), "--base-url", "http://127.0.0.1:9/v3"),
+            *CREDENTIALS,
+        ],
+    )
+    assert result.exit_code == 2
+    assert f"error: --since '{typed}' (" in result.stderr
+    assert "older than the API keeps call records" in result.stderr
+    # No wire field names, no Python reprs, nothing announced before the refusal.
+    for word in ("strTime", "datetime.datetime", "exporting", "records"):
+        assert word not in result.stderr.split("older than")[0], result.stderr
+    assert "exporting" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_file_is_refused_without_force(
+    served: tuple[Sandbox, str, datetime, datetime, list[str]], tmp_path: Path
+) -> None:
+    sandbox, url, since, until, ids = served
+    out = tmp_path / "calls.csv"
+    out.write_text("precious\n")
+    result = CliRunner().invoke(records, export_args(url, since, until, out))
+    assert result.exit_code == 2
+    assert f"--out '{out}' exists: pass --force to replace it" in result.stderr
+    assert "exporting" not in result.stderr
+    assert out.read_text() == "precious\n"
+    assert sandbox.state.requests.get("voice/recordSipQuery", 0) == 0
+
+    result = CliRunner().invoke(records, export_args(url, since, until, out, "--force"))
+    assert result.exit_code == 0, result.output
+    assert f"{out} exists: it will be replaced" in result.stderr
+    assert len(out.read_text().splitlines()) == len(ids) + 1
+
+
+def test_a_checkpoint_of_another_export_is_refused_without_force(
+    served: tuple[Sandbox, str, datetime, datetime, list[str]], tmp_path: Path
+) -> None:
+    _, url, since, until, ids = served
+    out = tmp_path / "calls.csv"
+    # Another export (another start) to the same file, interrupted after its first slice.
+    other = Checkpoint(since + DAY, until, "csv", 1, 10, 500, since + 20 * DAY)
+    checkpoint_path(out).write_text(json.dumps(to_wire(other)))
+    part_path(out).write_bytes(b"x" * 500)
+    result = CliRunner().invoke(records, export_args(url, since, until, out))
+    assert result.exit_code == 2
+    assert f"{checkpoint_path(out)} belongs to another export ({(since + DAY).isoformat()}" in (
+        result.stderr
+    )
+    assert "--force" in result.stderr
+    assert load_checkpoint(out) == other  # left alone
+
+    result = CliRunner().invoke(records, export_args(url, since, until, out, "--force"))
+    assert result.exit_code == 0, result.output
+    assert f"discarding {checkpoint_path(out)}: it belongs to another export" in result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["resumedSlices"] == 0
+    assert len(out.read_text().splitlines()) == len(ids) + 1

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
 
 from laaffic_async._cli.main import main
@@ -78,6 +80,27 @@ def test_demo_command(tmp_path: Path) -> None:
     assert "300" in result.stdout
     rows = out.read_text().splitlines()
     assert len(rows) == 1 + 2300  # header + history + the calls just placed
+    assert f"records written to {out}" in result.stderr
+
+
+def test_demo_writes_under_a_temporary_directory_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    tempfile.tempdir = None  # TMPDIR is read again
+    try:
+        result = CliRunner().invoke(
+            main, ["demo", "--calls", "20", "--accounts", "5", "--history", "30"]
+        )
+    finally:
+        tempfile.tempdir = None
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "demo-records.csv").exists()  # nothing in the working directory
+    [written] = (tmp_path / "tmp").glob("laaffic-async-demo-*/demo-records.csv")
+    assert f"records written to {written}" in result.stderr
+    assert len(written.read_text().splitlines()) == 1 + 50
 
 
 def test_crash_safe_dial(tmp_path: Path) -> None:

@@ -160,7 +160,9 @@ async def test_a_failure_keeps_the_checkpoint_and_resuming_finishes(tmp_path: Pa
     assert out.read_bytes() == reference.read_bytes()
 
 
-async def test_a_checkpoint_of_another_export_is_not_used(tmp_path: Path) -> None:
+async def test_a_checkpoint_of_another_export_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     sandbox, since, until, _ = seeded(300)
     out = tmp_path / "calls.csv"
     stale = Checkpoint(since - DAY, until, "csv", 1, 5, 10, since + 40 * DAY)
@@ -173,6 +175,8 @@ async def test_a_checkpoint_of_another_export_is_not_used(tmp_path: Path) -> Non
         result = await export_records(client, since, until, out)
     assert (result.rows, result.resumed_slices) == (300, 0)
     assert out.read_bytes().startswith(b"voiceId,")
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [f"{checkpoint_path(out)} belongs to another export: starting over"]
 
 
 async def test_only_the_rename_left_to_do_is_finished(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from laaffic_async.fleet import RedisCoordinator
 from laaffic_async.testing import Sandbox
 
 from .batch_support import assert_exactly_once, calls, make_client
-from .fleet_support import redis_cluster
+from .dial_fleet_support import redis_cluster
 from .redis_support import RedisServer
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import pytest
 
 from laaffic_async.testing import Sandbox, serve_in_thread
 
-from .fleet_support import (
+from .dial_fleet_support import (
     Recorder,
     max_in_window,
     outcomes_of,

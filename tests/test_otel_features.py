@@ -221,8 +221,8 @@ async def test_pushes_are_counted_and_each_handler_call_is_a_span(
     assert telemetry.total("laaffic.push.received", {"laaffic.push.type": "VoiceReport"}) == 3
     assert telemetry.total("laaffic.push.duplicates") == stats.duplicates == 1
     assert telemetry.total("laaffic.push.rejected", {"http.response.status_code": 400}) == 1
-    assert telemetry.total("laaffic.push.handled") == stats.delivered == 3
-    assert telemetry.total("laaffic.push.handler_failures") == stats.failures == 3
+    assert telemetry.total("laaffic.push.handled") == stats.handled == 3
+    assert telemetry.total("laaffic.push.handler_failures") == stats.retried == 3
     spans = telemetry.spans("laaffic.push.handle")
     assert len(spans) == 6
     failed = [s for s in spans if s.status.status_code.name == "ERROR"]
@@ -240,7 +240,7 @@ async def test_pushes_over_a_real_socket(telemetry: Telemetry) -> None:
             for n in range(2):
                 answer = await http.post(url + "/", json=voice_report(n))
                 assert answer.status_code == 200
-            await eventually(lambda: app.stats().delivered == 2)
+            await eventually(lambda: app.stats().handled == 2)
     assert telemetry.total("laaffic.push.received") == 2
     assert telemetry.total("laaffic.push.handled") == 2
     assert len(telemetry.spans("laaffic.push.handle")) == 2

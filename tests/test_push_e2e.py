@@ -89,7 +89,7 @@ async def test_a_thousand_calls_pushed_three_times_each_reach_the_handler_once(
                         tg.start_soon(dial, n)
             with anyio.fail_after(120):
                 await pusher.join()
-        await eventually(lambda: receiver.stats().delivered == 1000, limit=60)
+        await eventually(lambda: receiver.stats().handled == 1000, limit=60)
         await eventually(lambda: receiver.stats().backlog == 0)
         stats = receiver.stats()
     assert pusher.delivered == 3000

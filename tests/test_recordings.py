@@ -156,6 +156,30 @@ async def test_download_into_a_directory(
     assert sandbox.state.recordings.downloads == {file_id: 1}
 
 
+async def test_a_trailing_slash_means_a_directory_created_if_missing(
+    client: AsyncClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.state.recordings.files["r1.mp3"] = b"recording"
+    destination = f"{tmp_path / 'recordings' / 'today'}/"
+    written = await client.download_recording("r1.mp3", destination)
+    assert written == tmp_path / "recordings" / "today" / "r1.mp3"
+    assert written.read_bytes() == b"recording"
+
+
+async def test_a_downloaded_file_gets_normal_permissions(
+    client: AsyncClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.state.recordings.files["r1.mp3"] = b"recording"
+    previous = os.umask(0o027)
+    try:
+        written = await client.download_recording("r1.mp3", tmp_path)
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == 0o640
+    written = await client.download_recording("r1.mp3", tmp_path / "again.mp3")
+    assert written.stat().st_mode & 0o777 == 0o666 & ~previous
+
+
 async def test_download_replaces_a_file_whole(
     client: AsyncClient, sandbox: Sandbox, tmp_path: Path
 ) -> None:

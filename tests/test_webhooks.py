@@ -11,7 +11,13 @@ from typing import Any
 import anyio
 import pytest
 
-from laaffic_async import AgentRinging, CallCenterRecord, UnknownPush, VoiceReport
+from laaffic_async import (
+    AgentRinging,
+    CallCenterRecord,
+    RequestValidationError,
+    UnknownPush,
+    VoiceReport,
+)
 from laaffic_async.webhooks import PushReceiver, PushStats
 
 from .core.test_pushes import CALL_CENTER_BODY, RINGING_BODY, VOICE_REPORT_BODY
@@ -58,7 +64,7 @@ async def test_each_documented_push_is_acknowledged_and_delivered(
     [unknown] = [e for e in handler.events if isinstance(e, UnknownPush)]
     assert unknown.data == {"someday": "a new push"}
     assert app.stats() == PushStats(
-        received=5, duplicates=0, rejected=0, delivered=5, failures=0, backlog=0
+        received=5, duplicates=0, rejected=0, handled=5, retried=0, taken_over=0, backlog=0
     )
 
 
@@ -93,7 +99,7 @@ async def test_redeliveries_are_dropped_even_when_concurrent(tmp_path: Path, dur
     assert statuses == [200] * 120
     assert sorted(handler.calls.values()) == [1] * 42
     stats = app.stats()
-    assert (stats.received, stats.duplicates, stats.delivered) == (42, 83, 42)
+    assert (stats.received, stats.duplicates, stats.handled) == (42, 83, 42)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +189,7 @@ async def test_handler_failures_are_logged_and_retried_not_lost(
     assert sorted(handler.calls.values()) == [3] * 5
     assert len(handler.events) == 5
     stats = app.stats()
-    assert (stats.delivered, stats.failures, stats.backlog) == (5, 10, 0)
+    assert (stats.handled, stats.retried, stats.backlog) == (5, 10, 0)
     failures = [r for r in caplog.records if "push handler failed" in r.getMessage()]
     assert len(failures) == 10
     assert all(r.exc_info is not None for r in failures)
@@ -221,23 +227,17 @@ async def test_the_lifespan_protocol_starts_and_stops_it(tmp_path: Path) -> None
     assert not app.running
 
 
-async def test_one_spool_file_one_receiver(tmp_path: Path) -> None:
-    first = receiver(Collector(), tmp_path)
-    second = receiver(Collector(), tmp_path)
-    async with first:
-        with pytest.raises(RuntimeError, match="in use by another receiver"):
-            async with second:
-                pass  # pragma: no cover
-        # Through the lifespan, the same refusal is a failed startup, not a crash.
-        to_app, inbox = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
-        outbox, from_app = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
-        await to_app.send({"type": "lifespan.startup"})
-        await second({"type": "lifespan"}, inbox.receive, outbox.send)
-        failed = await from_app.receive()
-        assert failed["type"] == "lifespan.startup.failed"
-        assert "in use" in failed["message"]
-    async with second:  # free again once the first stopped
-        assert second.running
+async def test_a_spool_that_cannot_open_fails_the_lifespan_startup(tmp_path: Path) -> None:
+    app = PushReceiver(Collector(), spool=tmp_path / "missing-dir" / "pushes.sqlite3")
+    # Through the lifespan, the failure is a failed startup, not a crash.
+    to_app, inbox = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
+    outbox, from_app = anyio.create_memory_object_stream[MutableMapping[str, Any]](2)
+    await to_app.send({"type": "lifespan.startup"})
+    await app({"type": "lifespan"}, inbox.receive, outbox.send)
+    failed = await from_app.receive()
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "unable to open" in failed["message"]
+    assert not app.running
 
 
 async def test_starting_twice_is_an_error(tmp_path: Path) -> None:
@@ -272,7 +272,7 @@ async def test_an_unstarted_receiver_keeps_failed_events_for_the_next_push(
     assert await post_json(app, voice_report(2)) == 200  # the next push retries the first
     assert sorted(handler.keys) == ["voiceId:2203031113381000001", "voiceId:2203031113381000002"]
     await app.aclose()
-    assert app.stats().failures == 3
+    assert app.stats().retried == 3
     assert app.stats().backlog == 0
 
 
@@ -312,7 +312,7 @@ async def test_websocket_connections_are_closed(tmp_path: Path) -> None:
     ],
 )
 def test_bad_configuration_is_refused(kwargs: dict[str, Any], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(RequestValidationError, match=match):
         PushReceiver(Collector(), spool=None, **kwargs)
 
 

@@ -17,7 +17,9 @@ import pytest
 
 from laaffic_async import VoiceReport
 from laaffic_async._core.pushes import parse_push
-from laaffic_async._push.spool import PRUNE_INTERVAL, MemorySpool, Op, SqliteSpool
+from laaffic_async._push.memory import MemoryStore
+from laaffic_async._push.spool import PRUNE_INTERVAL, Op
+from laaffic_async._push.sqlite import SqliteStore
 from laaffic_async.webhooks import PushReceiver
 
 from .webhook_helpers import Collector, eventually, post_json, voice_report
@@ -69,6 +71,8 @@ async def test_a_stopped_receiver_hands_unfinished_events_to_the_next_one(tmp_pa
 def test_a_killed_receiver_loses_no_acknowledged_push(tmp_path: Path) -> None:
     """SIGKILL a uvicorn process right after its 200s; a new receiver delivers them all.
 
+    The new receiver takes them over once the dead one's 1-second leases expire.
+
     Synchronous on purpose: the subprocess does not care about the test's
     event loop, and the restart half runs on both backends in the test above.
     """
@@ -78,7 +82,7 @@ def test_a_killed_receiver_loses_no_acknowledged_push(tmp_path: Path) -> None:
         "from laaffic_async.webhooks import PushReceiver\n"
         "async def handler(event):\n"
         "    await anyio.sleep_forever()\n"
-        "app = PushReceiver(handler, spool=sys.argv[1])\n"
+        "app = PushReceiver(handler, spool=sys.argv[1], lease_seconds=1)\n"
         "sock = socket.socket()\n"
         "sock.bind(('127.0.0.1', 0))\n"
         "print(sock.getsockname()[1], flush=True)\n"
@@ -150,35 +154,59 @@ async def test_the_window_outlives_a_restart(tmp_path: Path) -> None:
 
 
 def test_pending_rows_are_never_pruned() -> None:
-    for spool in (MemorySpool(window=HOUR), SqliteSpool(":memory:", window=HOUR)):
-        spool.open()
+    for spool in (MemoryStore(window=HOUR), SqliteStore(":memory:", window=HOUR)):
+        spool.open("w1", lease=1.0)
         old, done = parse_push(json.dumps([{"a": 1}]).encode()), parse_push(b'{"voiceId":"d"}')
-        spool.apply([Op("record", pushes=old), Op("record", pushes=done)], 0.0)
-        spool.apply([Op("done", key=done[0].key)], 1.0)
-        load = Op("load")
-        spool.apply([load], 10 * HOUR)  # prunes: the done row goes, the pending one stays
-        assert [p.key for p in load.result] == [old[0].key]
-        again = Op("record", pushes=done)
+        spool.apply([Op("admit", pushes=old), Op("admit", pushes=done)], 0.0)
+        spool.apply([Op("done", keys=[done[0].key])], 1.0)
+        spool.apply([Op("purge")], 10 * HOUR)  # the done row goes, the pending one stays
+        claim = Op("claim", limit=10)
+        spool.apply([claim], 10 * HOUR)  # its lease expired long ago
+        assert [p.key for p in claim.result] == [old[0].key]
+        again = Op("admit", pushes=done)
         spool.apply([again], 10 * HOUR + 1)
         assert again.result == done  # forgotten, so new again
         spool.close()
 
 
 def test_a_failed_transaction_fails_every_op_and_keeps_nothing(tmp_path: Path) -> None:
-    spool = SqliteSpool(tmp_path / "p.sqlite3", window=HOUR)
-    spool.open()
+    spool = SqliteStore(tmp_path / "p.sqlite3", window=HOUR)
+    spool.open("w1", lease=1.0)
     pushes = parse_push(b'{"voiceId":"1"}')
-    bad = Op("record", pushes=[*pushes, object()])  # type: ignore[list-item]
-    good = Op("record", pushes=parse_push(b'{"voiceId":"2"}'))
+    bad = Op("admit", pushes=[*pushes, object()])  # type: ignore[list-item]
+    good = Op("admit", pushes=parse_push(b'{"voiceId":"2"}'))
     spool.apply([good, bad], 0.0)
     assert good.finished
     assert bad.finished
     assert good.error is not None
     assert good.result == []
-    load = Op("load")
-    spool.apply([load], 1.0)
-    assert load.result == []
+    claim = Op("claim", limit=10)
+    spool.apply([claim], 100.0)
+    assert claim.result == []
     spool.close()
-    closed = Op("load")
-    spool.apply([closed], 2.0)
+    closed = Op("claim", limit=10)
+    spool.apply([closed], 200.0)
     assert isinstance(closed.error, RuntimeError)
+
+
+async def test_a_spool_file_from_before_leases_is_upgraded(tmp_path: Path) -> None:
+    spool = tmp_path / "pushes.sqlite3"
+    with contextlib.closing(sqlite3.connect(spool)) as db:
+        db.executescript(
+            "CREATE TABLE pushes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL"
+            " UNIQUE, kind TEXT NOT NULL, data TEXT NOT NULL, received_at REAL NOT NULL,"
+            " done_at REAL);"
+        )
+        [push] = parse_push(json.dumps(voice_report(1)).encode())
+        db.execute(
+            "INSERT INTO pushes (key, kind, data, received_at) VALUES (?, ?, ?, 0)",
+            (push.key, push.kind, push.data),
+        )
+        db.commit()
+    handler = Collector()
+    async with PushReceiver(handler, spool=spool, **FAST) as app:  # type: ignore[arg-type]
+        await handler.wait_for(1)  # its pending row is free to take at once
+        assert await post_json(app, voice_report(1)) == 200  # and still a known key
+    assert handler.keys == [key(1)]
+    assert app.stats().taken_over == 1
+    assert pending_keys(spool) == set()

@@ -15,6 +15,9 @@ from laaffic_async import (
     Call,
     CallOutcome,
     CallRecord,
+    DialLimits,
+    ExportResult,
+    HttpBackend,
     LaafficError,
     OutcomeUnknownError,
     PlacedCall,
@@ -22,10 +25,13 @@ from laaffic_async import (
     ReconcileResult,
     RecordPage,
     VoiceReport,
+    export_records,
 )
+from laaffic_async import PushReceiver as TopLevelPushReceiver
+from laaffic_async.fleet import RedisSpool
 from laaffic_async.journal import DialJournal
 from laaffic_async.testing import Sandbox, SandboxTransport
-from laaffic_async.webhooks import PushReceiver
+from laaffic_async.webhooks import PushReceiver, PushStats
 
 
 async def usage() -> None:
@@ -72,6 +78,28 @@ async def on_push(event: PushEvent) -> None:
 
 
 receiver = PushReceiver(on_push, spool=None)
+workers = PushReceiver(on_push, spool="pushes.sqlite3", lease_seconds=30.0)
+replicas = PushReceiver(on_push, spool=RedisSpool("redis://localhost:6379/0", namespace="pushes"))
+stats: PushStats = replicas.stats()
+per_process: tuple[int, int, int, int, int] = (
+    stats.received,
+    stats.duplicates,
+    stats.handled,
+    stats.retried,
+    stats.taken_over,
+)
+
+
+async def exports(backend: HttpBackend = "pooled") -> None:
+    async with AsyncClient("key", "secret", http_backend=backend) as client:
+        limits: DialLimits = client.limits
+        end = datetime.now(UTC)
+        result: ExportResult = await export_records(client, end - timedelta(days=1), end, "x.csv")
+        rows: int = result.rows
+        del limits, rows
+
+
+top_level: TopLevelPushReceiver = receiver
 
 
 async def fleet_usage() -> None:

@@ -3,10 +3,7 @@
 A thin shell over :func:`~laaffic_async._cli.dialfile.read_dial_file` (rows in)
 and :meth:`AsyncClient.send_many` (calls out).  The file is read lazily, so
 its size does not matter; bad rows go to stderr with their line number and
-are never sent.  Exit codes: 0 every call placed; 1 a call failed, its
-outcome is unknown, or a row was bad; 2 bad usage (options, header,
-credentials); 3 the fleet's Redis (``--redis``) is unreachable, nothing was sent;
-130 interrupted (the outcomes known so far are written).
+are never sent.  Exit codes: :data:`~laaffic_async._cli.common.EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import anyio
 import click
@@ -25,28 +22,31 @@ from .._dialing.progress import BatchProgress
 from .._dialing.reconcile import DEFAULT_SETTLE
 from ..errors import CoordinationError, RequestValidationError
 from ..models import Call
-from .common import client_from_options, credential_options, fail
-from .dialfile import BadRow, outcome_record, read_dial_file
+from .common import EXIT_CODES, client_from_options, credential_options, fail, usage_error
+from .dialfile import BadRow, count_rows, outcome_record, read_dial_file
 from .dialjournal import dial_journaled
 
 __all__ = ["dial"]
 
 
-def _count_rows(source: IO[str]) -> int | None:
-    """Lines in a seekable file (for the bar's total), then rewind; None for a pipe."""
+def _count_rows(source: BinaryIO) -> int | None:
+    """Data rows of a seekable file (the bar's total), then rewind; None for a pipe."""
     try:
         if not source.seekable():
             return None
         start = source.tell()
-        total = sum(1 for _ in source)
-        source.seek(start)
     except OSError:
         return None
-    return total
+    try:
+        return count_rows(source)
+    except (OSError, ValueError):  # ValueError: a bad header, reported when dialing
+        return None
+    finally:
+        source.seek(start)
 
 
-@click.command()
-@click.argument("numbers_csv", type=click.File("r", encoding="utf-8-sig"))
+@click.command(epilog=EXIT_CODES)
+@click.argument("numbers_csv", type=click.File("rb"))
 @click.option("--account", default=None, help="Phone account for rows without their own.")
 @click.option("--display-num", default=None, help="Number shown to callees (rows may override).")
 @click.option(
@@ -69,7 +69,11 @@ def _count_rows(source: IO[str]) -> int | None:
     type=click.FloatRange(min=0),
     help="Seconds a call may wait for its busy account.",
 )
-@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Live progress bar on stderr when it is a terminal (the summary line is always printed).",
+)
 @click.option(
     "--journal",
     "journal_path",
@@ -99,7 +103,7 @@ def _count_rows(source: IO[str]) -> int | None:
 )
 @credential_options
 def dial(
-    numbers_csv: IO[str],
+    numbers_csv: BinaryIO,
     account: str | None,
     display_num: str | None,
     concurrency: int,
@@ -123,7 +127,9 @@ def dial(
     calledInfo, displayNum by position.  Each line written has the row's
     line number and "outcome": placed (with voiceId), failed (nothing was
     dialed) or unknown (the call may have been placed: check the call
-    records before dialing it again).
+    records before dialing it again).  Bad rows (a field breaking the
+    sendSip rules, a line that is not UTF-8) are reported on stderr with
+    their line number and skipped.
 
     With --journal FILE --out FILE the run is crash-safe: each row's ref is
     its ref column, else its line number; rerun the same command after a
@@ -133,6 +139,8 @@ def dial(
     console = Console(stderr=True)
     if journal_path is not None and redis_url is not None:
         fail("--redis with --journal is not supported yet: run one or the other", 2)
+    # A bar drawn to a pipe or file is one last frame cut to 80 columns: terminals only.
+    progress = progress and console.is_terminal
     if journal_path is not None:
         dial_journaled(numbers_csv, out, journal_path, settle, not no_redial, locals(), console)
         return
@@ -142,7 +150,7 @@ def dial(
     counts = {"bad": 0, "calls": 0}
     lines: dict[int, int] = {}  # batch index -> file line, only while the call is pending
     stats = BatchProgress()
-    total = _count_rows(numbers_csv)
+    total = _count_rows(numbers_csv) if progress else None
     bar = Progress(
         TextColumn("dialing"),
         BarColumn(),
@@ -196,17 +204,20 @@ def dial(
         try:
             anyio.run(run)
         except RequestValidationError as exc:  # a bad header: no row of the file can be trusted
-            fail(str(exc), code=2)
+            usage_error(exc)
         except CoordinationError as exc:
             fail(f"the fleet's Redis is unreachable, nothing was sent: {exc}", code=3)
         except KeyboardInterrupt:
             interrupted = True
-        # The line count included the header and blank lines: settle the bar on what ran.
+        # An interrupted run stops short of the file's rows: settle the bar on what ran.
         bar.update(task, total=stats.done + counts["bad"], completed=stats.done + counts["bad"])
-    console.print(_summary(stats, counts["bad"], final=True), highlight=False, soft_wrap=True)
+    # Plain text, never cut or wrapped to the console's width (a pipe gets 80 columns).
+    click.echo(_summary(stats, counts["bad"], final=True), err=True)
     if interrupted:
         raise SystemExit(130)
-    if stats.failed or stats.unknown or counts["bad"]:
+    if counts["bad"]:
+        raise SystemExit(2)
+    if stats.failed or stats.unknown:
         raise SystemExit(1)
 
 

@@ -4,10 +4,11 @@ Each row's ref is its ``ref`` cell, else its line number.  The run goes
 through ``send_many(journal=...)``, so rerunning the same command after a
 crash dials nobody twice; when a run finishes, ``--out`` is rebuilt from the
 journal in file order (one JSON line per row, written to ``<out>.part`` and
-renamed) so it is complete whatever earlier runs wrote.  Exit codes: 0 every
-row placed; 1 a row failed, was bad, or stayed unknown (reconciliation
-could not decide: rerun to try again); 2 bad usage, or the journal is in use
-by another process; 130 interrupted.
+renamed) so it is complete whatever earlier runs wrote.  Exit codes (the
+table of :data:`~laaffic_async._cli.common.EXIT_CODES`): 0 every row placed;
+1 a row failed or stayed unknown (reconciliation could not decide: rerun to
+try again); 2 bad usage, a bad row, or the journal is in use by another
+process; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import anyio
 import attrs
@@ -26,7 +27,7 @@ from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedC
 from ..errors import JournalError, OutcomeUnknownError, RequestValidationError
 from ..journal import DialJournal
 from ..models import Call
-from .common import client_from_options, fail
+from .common import client_from_options, fail, usage_error
 from .dialfile import BadRow, DialRow, outcome_record, read_dial_file
 
 __all__ = ["JournaledDial", "dial_journaled", "run_journaled"]
@@ -38,7 +39,7 @@ _CHUNK = 500
 class JournaledDial:
     """What the command was asked to do (the dial command's options, as given)."""
 
-    source: IO[str]
+    source: BinaryIO
     out: Path
     journal: Path
     settle: float
@@ -87,7 +88,7 @@ async def _dial(job: JournaledDial, journal: DialJournal, on_row: Callable[[str]
 
 async def _write_out(job: JournaledDial, journal: DialJournal) -> dict[str, int]:
     """Rebuild --out from the journal, in file order; return the outcome counts."""
-    counts = {"placed": 0, "failed": 0, "unknown": 0}
+    counts = {"placed": 0, "failed": 0, "unknown": 0, "bad": 0}
     job.source.seek(0)
     part = job.out.with_name(job.out.name + ".part")
     with part.open("w", encoding="utf-8") as sink:
@@ -98,7 +99,7 @@ async def _write_out(job: JournaledDial, journal: DialJournal) -> dict[str, int]
             for row in chunk:
                 if isinstance(row, BadRow):
                     line = {"line": row.line, "outcome": "failed", "message": row.message}
-                    counts["failed"] += 1
+                    counts["bad"] += 1
                 else:
                     entry = entries.get(row.call.ref or "")
                     if entry is None:  # not reached: the run gives every row an outcome
@@ -142,11 +143,13 @@ def run_journaled(job: JournaledDial, on_row: Callable[[str], None]) -> int:
             f"({'; '.join(job.reasons)}); rerun the same command to try again",
             1,
         )
+    if counts["bad"]:
+        return 2  # bad input, as without --journal: the good rows were dialed
     return 1 if counts["failed"] else 0
 
 
 def dial_journaled(
-    source: IO[str],
+    source: BinaryIO,
     out: IO[str],
     journal_path: Path,
     settle: float,
@@ -191,7 +194,7 @@ def dial_journaled(
         try:
             code = run_journaled(job, on_row)
         except RequestValidationError as exc:
-            fail(str(exc), code=2)
+            usage_error(exc)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
     console.print(

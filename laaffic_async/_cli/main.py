@@ -5,31 +5,29 @@ Commands: ``call`` (one call), ``dial`` (a CSV batch), ``records export``,
 sandbox).  Credentials come from options or ``LAAFFIC_API_KEY``,
 ``LAAFFIC_API_SECRET``, ``LAAFFIC_APP_ID``, ``LAAFFIC_BASE_URL``.
 
-Exit codes follow the usual conventions: 0 success, 1 the API or the
-network failed (or a call's outcome is unknown), 2 bad usage or input.
+Exit codes: :data:`~laaffic_async._cli.common.EXIT_CODES`, the epilog of
+every ``--help``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
-try:
-    import click
-except ImportError:  # pragma: no cover - depends on the install
-    sys.exit("the command line needs its extra: pip install 'laaffic-async[cli]'")
-
 import anyio
+import click
 
 from .. import __version__
 from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError
-from .common import client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail, usage_error
 from .dial import dial
 from .records import records
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    epilog=EXIT_CODES,
+)
 @click.version_option(__version__, prog_name="laaffic-async")
 def main() -> None:
     """Laaffic voice API from the shell: place calls, dial batches, export records.
@@ -39,7 +37,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(epilog=EXIT_CODES)
 @click.argument("callee")
 @click.option("--account", required=True, help="Phone (SIP) account that places the call.")
 @click.option("--display-num", default=None, help="Number shown to the callee (7-15 digits).")
@@ -64,7 +62,7 @@ def call(
     try:
         result = anyio.run(run)
     except RequestValidationError as exc:
-        fail(str(exc), code=2)
+        usage_error(exc)
     except OutcomeUnknownError as exc:
         fail(f"{exc} - the call may have been placed; check the call records before retrying")
     except LaafficError as exc:
@@ -72,21 +70,29 @@ def call(
     click.echo(json.dumps(result))
 
 
-@main.command()
+@main.command(epilog=EXIT_CODES)
 @click.option("--host", default="127.0.0.1", help="Address to listen on.")
-@click.option("--port", default=8080, type=int, help="Port to listen on.")
+@click.option("--port", default=8080, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option(
-    "--call-seconds", default=0.0, type=float, help="How long a call keeps its account busy (-68)."
+    "--call-seconds",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="How long a call keeps its account busy (-68).",
 )
-@click.option("--latency", default=0.0, type=float, help="Seconds every request takes.")
 @click.option(
-    "--error-rate", default=0.0, type=float, help="Share of requests answered with HTTP 500."
+    "--latency", default=0.0, type=click.FloatRange(min=0), help="Seconds every request takes."
+)
+@click.option(
+    "--error-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered with HTTP 500 (0 to 1).",
 )
 @click.option(
     "--drop-rate",
     default=0.0,
-    type=float,
-    help="Share of connections dropped after the work is done.",
+    type=click.FloatRange(0, 1),
+    help="Share of connections dropped after the work is done (0 to 1).",
 )
 @click.option("--seed", default=None, type=int, help="Seed for the faults' random generator.")
 def sandbox(
@@ -121,7 +127,7 @@ main.add_command(dial)
 main.add_command(records)
 
 
-@main.command()
+@main.command(epilog=EXIT_CODES)
 @click.option("--calls", default=3000, type=click.IntRange(1), help="Calls to dial.")
 @click.option(
     "--accounts", default=300, type=click.IntRange(1), help="Phone accounts to spread them over."
@@ -143,16 +149,20 @@ main.add_command(records)
 )
 @click.option(
     "--out",
-    default="demo-records.csv",
+    default=None,
     type=click.Path(dir_okay=False, writable=True),
-    help="CSV file the export writes.",
+    help="CSV file the export writes [default: demo-records.csv in a new temporary directory].",
 )
-def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, out: str) -> None:
+def demo(
+    calls: int, accounts: int, concurrency: int, history: int, days: int, out: str | None
+) -> None:
     """Dial, receive pushes and export records against the embedded sandbox.
 
     No credentials, no network: the sandbox runs in-process, its pushes go to a
-    receiver on 127.0.0.1, and the records land in a CSV file.
+    receiver on 127.0.0.1, and the records land in a CSV file (in a new
+    temporary directory unless --out names one); its path is printed.
     """
+    import tempfile
     from pathlib import Path
 
     from rich.console import Console
@@ -162,6 +172,11 @@ def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, o
     from .demo import DemoOptions, run_demo, summary_rows
 
     console = Console(stderr=True)
+    if out is None:
+        # Never a file in the current directory the user did not ask for.
+        out = str(Path(tempfile.mkdtemp(prefix="laaffic-async-demo-")) / "demo-records.csv")
+    elif Path(out).exists():
+        click.echo(f"{out} exists: the export replaces it", err=True)
     options = DemoOptions(calls, accounts, concurrency, history, days, Path(out))
     labels = {
         "dial": "dialing (send_many)",
@@ -190,3 +205,4 @@ def demo(calls: int, accounts: int, concurrency: int, history: int, days: int, o
     for label, value in summary_rows(summary):
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)
+    click.echo(f"records written to {summary.out}", err=True)

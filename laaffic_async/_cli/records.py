@@ -2,12 +2,14 @@
 
 The command is a thin shell over :func:`laaffic_async._paging.export.export_records`
 (resumable, atomic); this module parses dates, shows progress and maps
-failures to exit codes (0 done, 1 the API or network failed, 2 bad input).
+failures to exit codes (:data:`~laaffic_async._cli.common.EXIT_CODES`).
 
 Dates: ``--since``/``--until`` take ISO-8601 times (``2026-10-01T08:00:00+08:00``,
 ``...Z``) or plain dates (``2026-10-01``).  A plain date, or a time without
 an offset, is local time, made explicit with this machine's UTC offset on
-that date and printed before the export starts.  ``--since DATE`` starts at
+that date and printed before the export starts.  A window older than the
+API's two months is refused before anything is printed or sent, naming the
+option and the value as typed.  ``--since DATE`` starts at
 that day's 00:00:00; ``--until DATE`` includes the whole day, up to
 23:59:59 (records carry whole seconds), so ``--since D --until D`` is
 exactly day D and consecutive days never share a record.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import time as _time
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,10 +40,18 @@ from rich.progress import (
 from rich.text import Text
 
 from .._core.retry import RetryPolicy
-from .._paging.export import FORMATS, ExportResult, checkpoint_path, export_records
+from .._core.windows import earliest_start
+from .._paging.export import (
+    FORMATS,
+    Checkpoint,
+    ExportResult,
+    checkpoint_path,
+    export_records,
+    load_checkpoint,
+)
 from .._paging.records import RecordProgress
 from ..errors import LaafficError, RequestValidationError
-from .common import client_from_options, credential_options, fail
+from .common import EXIT_CODES, client_from_options, credential_options, fail, usage_error
 
 __all__ = ["export", "parse_when", "records"]
 
@@ -89,6 +100,9 @@ class _When(_ParamType):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
+        if ctx is not None and param is not None:
+            # Errors found later (the window's age, its order) quote what the user typed.
+            ctx.meta[f"typed {param.name}"] = str(value)
         try:
             return parse_when(str(value), end_of_day=self.end_of_day)
         except ValueError as exc:
@@ -105,12 +119,63 @@ def _guess_format(out: Path) -> str:
     return "jsonl" if out.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
 
 
+def _check_window(since: datetime, until: datetime, typed_since: str, typed_until: str) -> None:
+    """Exit 2 naming the option, before anything is printed or sent, if the API would refuse."""
+    if until < since:
+        fail(
+            f"--until {typed_until!r} ({until.isoformat()}) is before "
+            f"--since {typed_since!r} ({since.isoformat()})",
+            code=2,
+        )
+    earliest = earliest_start(_time.time()).astimezone(since.tzinfo)
+    if since < earliest:
+        fail(
+            f"--since {typed_since!r} ({since.isoformat()}) is older than the API keeps call "
+            f"records (two months, taken as 60 days): the earliest allowed time is "
+            f"{earliest.replace(microsecond=0).isoformat()}",
+            code=2,
+        )
+
+
+def _check_out(out: Path, wanted: Checkpoint, *, force: bool) -> list[str]:
+    """Refuse (exit 2) to replace a file or drop another export's checkpoint unless ``force``.
+
+    Returns what to tell the user when ``force`` let it through.
+    """
+    notes: list[str] = []
+    checkpoint = checkpoint_path(out)
+    if checkpoint.exists():
+        previous = load_checkpoint(out)
+        if previous is None or not previous.same_export(wanted):
+            what = (
+                "is unreadable"
+                if previous is None
+                else f"belongs to another export ({previous.since.isoformat()} .. "
+                f"{previous.until.isoformat()}, {previous.file_format}, "
+                f"group {previous.sip_group_name!r}, phone {previous.phone_name!r})"
+            )
+            if not force:
+                fail(
+                    f"{checkpoint} {what}: run that export again to finish it, or pass "
+                    "--force to discard its progress and start this one",
+                    code=2,
+                )
+            notes.append(f"discarding {checkpoint}: it {what}")
+        else:
+            notes.append(f"found {checkpoint}: resuming this export")
+    if out.exists():
+        if not force:
+            fail(f"--out {str(out)!r} exists: pass --force to replace it", code=2)
+        notes.append(f"{out} exists: it will be replaced when the export completes")
+    return notes
+
+
 @click.group()
 def records() -> None:
     """Call records (voice/recordSipQuery): export a period of them to a file."""
 
 
-@records.command()
+@records.command(epilog=EXIT_CODES)
 @click.option(
     "--since",
     required=True,
@@ -142,6 +207,11 @@ def records() -> None:
     "--concurrency", default=8, type=click.IntRange(1, 100), help="Requests in flight at most."
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing --out file, or discard a checkpoint left by a different export.",
+)
 @credential_options
 def export(
     since: datetime,
@@ -152,25 +222,31 @@ def export(
     phone_name: str | None,
     concurrency: int,
     progress: bool,
+    force: bool,
     **options: Any,
 ) -> None:
     """Export every call record from --since to --until into --out.
 
     Interrupted (Ctrl-C, a crash, the network)?  Run the same command
     again: it resumes after the last completed 31-day slice, without
-    fetching it again or writing a row twice.
+    fetching it again or writing a row twice.  An existing --out file, or
+    a checkpoint left by a different export, is refused unless --force.
     """
-    if until < since:
-        fail(f"--until ({until.isoformat()}) is before --since ({since.isoformat()})", code=2)
     file_format = file_format or _guess_format(out)
+    typed = click.get_current_context().meta
+    _check_window(since, until, typed.get("typed since", ""), typed.get("typed until", ""))
+    wanted = Checkpoint(since, until, file_format, 0, 0, 0, since, sip_group_name, phone_name)
+    notes = _check_out(out, wanted, force=force)
+    client = client_from_options(options, retry=_EXPORT_RETRY)
     console = Console(stderr=True)
+    for note in notes:
+        console.print(note, highlight=False, soft_wrap=True)
     console.print(
         f"exporting call records {since.isoformat()} .. {until.isoformat()} "
         f"to {out} ({file_format})",
         highlight=False,
+        soft_wrap=True,
     )
-    if checkpoint_path(out).exists():
-        console.print(f"found {checkpoint_path(out)}: resuming if it is the same export")
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -193,7 +269,6 @@ def export(
         )
 
     async def run() -> ExportResult:
-        client = client_from_options(options, retry=_EXPORT_RETRY)
         async with client:
             return await export_records(
                 client,
@@ -211,13 +286,17 @@ def export(
         try:
             result = anyio.run(run)
         except RequestValidationError as exc:
-            fail(str(exc), code=2)
+            usage_error(exc)
         except KeyboardInterrupt:
             fail("interrupted: run the same command again to resume", code=130)
         except LaafficError as exc:
             fail(f"{exc}\nrun the same command again to resume after the last completed slice")
     elapsed = timedelta(seconds=bar.tasks[0].elapsed or 0)
-    console.print(f"wrote {result.rows:,} records to {result.path} in {elapsed}", highlight=False)
+    console.print(
+        f"wrote {result.rows:,} records to {result.path} in {elapsed}",
+        highlight=False,
+        soft_wrap=True,
+    )
     click.echo(
         json.dumps(
             {

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from ..errors import RequestValidationError
+
 __all__ = ["IpNetwork", "PushGuard", "parse_networks", "route_path"]
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -35,14 +37,17 @@ _IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 def parse_networks(allowed: Iterable[str]) -> tuple[IpNetwork, ...]:
     """``["203.0.113.7", "198.51.100.0/24", "2001:db8::/32"]`` as networks.
 
-    Raises ValueError for an entry that is neither an address nor a network.
+    Raises RequestValidationError for an entry that is neither an address nor a network.
     A bare string (one address) is refused: it would be read letter by letter.
     """
     if isinstance(allowed, str):
         raise TypeError("allowed_ips must be a list of addresses or networks, not one string")
-    networks = tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in allowed)
+    try:
+        networks = tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in allowed)
+    except ValueError as exc:
+        raise RequestValidationError("allowed_ips", str(exc), list(allowed)) from None
     if not networks:
-        raise ValueError("allowed_ips is empty: every push would be refused")
+        raise RequestValidationError("allowed_ips", "is empty: every push would be refused", [])
     return networks
 
 

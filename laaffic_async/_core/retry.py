@@ -28,7 +28,8 @@ class RetryPolicy:
     """How many times and how patiently to retry.
 
     ``attempts`` counts every try, the first included.  Delays grow
-    exponentially from ``base_delay`` up to ``max_delay``, with full jitter.
+    exponentially from ``base_delay`` up to ``max_delay``, with equal jitter
+    (half of each delay fixed, half random: see :func:`backoff_delay`).
     """
 
     attempts: int = 4

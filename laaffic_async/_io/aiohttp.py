@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ..errors import RequestValidationError
 from .compression import (
     ACCEPT_ENCODING,
     MAX_RESPONSE_SIZE,
@@ -165,7 +166,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         _import_aiohttp()  # fail at construction, not at the first request
         if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+            raise RequestValidationError("max_connections", "must be at least 1", max_connections)
         self._max = max_connections
         self._verify = verify
         self._connect_timeout = connect_timeout

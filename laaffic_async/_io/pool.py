@@ -51,6 +51,7 @@ import anyio
 import httpcore
 import httpx
 
+from ..errors import RequestValidationError
 from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed, read_capped
 from .failures import described
 from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout, leftover
@@ -165,7 +166,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+            raise RequestValidationError("max_connections", "must be at least 1", max_connections)
         self._max = max_connections
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None

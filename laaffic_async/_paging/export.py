@@ -29,7 +29,9 @@ slice: no completed slice is fetched again and no row is written twice.
 When the last slice is done the part file is renamed to ``<out>`` in one
 step (``os.replace``), so ``<out>`` is either absent or complete.  A
 checkpoint that belongs to another export (different window, format or
-filters) is ignored and overwritten.
+filters) is ignored and overwritten, with a warning on the
+``laaffic_async`` logger (``laaffic-async records export`` refuses it
+instead, unless ``--force``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 from collections.abc import Callable
 from contextlib import aclosing
@@ -96,6 +99,8 @@ COLUMNS = (
     "currency",
 )
 _VERSION = 1
+
+log = logging.getLogger("laaffic_async")
 
 
 @attrs.frozen
@@ -231,6 +236,8 @@ async def export_records(
         and part.stat().st_size >= previous.offset
     )
     state = previous if resume and previous is not None else wanted
+    if previous is not None and not previous.same_export(wanted):
+        log.warning("%s belongs to another export: starting over", checkpoint_path(out))
     if state.next_start is None:
         # Every slice was done; only the rename was interrupted.
         with part.open("r+b") as handle:

@@ -1,15 +1,13 @@
-"""The receiver's moving parts: group-committing spool writes, and handing events out.
+"""The receiver's moving part: handing spooled events to the handler.
 
-:class:`SpoolWriter` batches the spool operations of concurrent requests into
-one transaction: the first request to take the lock writes everything queued
-so far, the others find their work done when they get the lock.  Under load
-that is one disk flush per batch instead of one per push.
-
-:class:`Dispatcher` runs the handler for each new event, at most
-``concurrency`` at a time, and retries failures with capped exponential
-backoff until the handler returns; only then is the event marked done in the
-spool.  ``claimed`` holds the keys handed out in this session, so an event
-is never given to two handler calls at once.
+:class:`Dispatcher` runs the handler for each event this worker holds, at
+most ``concurrency`` at a time, and retries failures with capped exponential
+backoff until the handler returns; then the event is marked done in the
+spool at once.  ``held`` has the keys this worker leased (queued, running or
+waiting to retry), so an event is never given to two handler calls at once;
+a keeper renews their leases every third of ``lease`` seconds, and a started
+receiver also claims events from the spool (taken over from workers that
+died, or, on Redis, new ones admitted by any replica).
 
 Everything here lives in one event loop and one receiver session.
 """
@@ -19,8 +17,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 import attrs
@@ -30,9 +27,9 @@ from .._core.pushes import ParsedPush
 from .._core.retry import RetryPolicy, backoff_delay
 from .._io.instrument import NOOP, Instrumentation
 from ..events import PushEvent
-from .spool import Op, Spool
+from .spool import PRUNE_INTERVAL, Spool
 
-__all__ = ["Counters", "Dispatcher", "PushStats", "SpoolWriter"]
+__all__ = ["Counters", "Dispatcher", "PushStats"]
 
 log = logging.getLogger("laaffic_async.webhooks")
 
@@ -46,83 +43,36 @@ class Counters:
     received: int = 0
     duplicates: int = 0
     rejected: int = 0
-    delivered: int = 0
-    failures: int = 0
+    handled: int = 0
+    retried: int = 0
+    taken_over: int = 0
 
 
 @attrs.frozen
 class PushStats:
-    """A receiver's totals since it was created.
+    """This process's totals since its receiver was created.
 
-    ``received``: events acknowledged and spooled; ``duplicates``: events
-    dropped as redeliveries; ``rejected``: requests refused with a 4xx;
-    ``delivered``: handler calls that returned; ``failures``: handler calls
-    that raised (each retried); ``backlog``: events acknowledged and not yet
-    handled in the running session.
+    Per process: with several workers or replicas, add theirs up.
+    ``received``: events acknowledged and spooled as new; ``duplicates``:
+    events dropped as redeliveries (seen by any worker); ``rejected``:
+    requests refused with a 4xx; ``handled``: handler calls that returned;
+    ``retried``: handler calls that raised (each is called again);
+    ``taken_over``: events this process took from another worker whose
+    lease had expired or who released them at shutdown; ``backlog``: events
+    this process holds and has not yet handled.
     """
 
     received: int
     duplicates: int
     rejected: int
-    delivered: int
-    failures: int
+    handled: int
+    retried: int
+    taken_over: int
     backlog: int
 
 
-class SpoolWriter:
-    """Serialises spool operations and commits concurrent ones together."""
-
-    def __init__(
-        self,
-        spool: Spool,
-        clock: Callable[[], float],
-        after: Callable[[Sequence[Op]], None],
-    ) -> None:
-        self.spool = spool
-        self._clock = clock
-        # Called with each applied batch while the lock is still held (the dispatcher's intake).
-        self._after = after
-        self._queue: list[Op] = []
-        self._lock = anyio.Lock()
-
-    async def submit(self, kind: Literal["record", "done", "load"], **fields: object) -> Op:
-        """Apply one operation (with whatever else is queued); raises the spool's error."""
-        op = Op(kind, **fields)  # type: ignore[arg-type]
-        self._queue.append(op)
-        async with self._lock:
-            if not op.finished:
-                batch, self._queue = self._queue, []
-                # Shielded: once the batch is written its events must reach the dispatcher,
-                # or a cancelled request would leave them recorded but never handed out.
-                with anyio.CancelScope(shield=True):
-                    try:
-                        if self.spool.blocking:
-                            await anyio.to_thread.run_sync(self.spool.apply, batch, self._clock())
-                        else:
-                            self.spool.apply(batch, self._clock())
-                    except BaseException as exc:
-                        # Never let a waiter take an unwritten op for a written one.
-                        for other in batch:
-                            if not other.finished:
-                                other.error = RuntimeError(f"spool write failed: {exc!r}")
-                                other.finished = True
-                        raise
-                    self._after(batch)
-        if op.error is not None:
-            raise op.error
-        return op
-
-    async def close(self) -> None:
-        """Close the spool once every queued operation is written."""
-        async with self._lock:
-            if self.spool.blocking:
-                await anyio.to_thread.run_sync(self.spool.close)
-            else:
-                self.spool.close()
-
-
 class Dispatcher:
-    """Hands spooled events to the handler: once each, retried until it returns.
+    """Hands held events to the handler: once each, retried until it returns.
 
     ``serve()`` runs in the background for a started receiver; a receiver
     nobody started serves from the request that brought the events
@@ -133,22 +83,29 @@ class Dispatcher:
     def __init__(
         self,
         handler: Handler,
-        writer: SpoolWriter,
+        spool: Spool,
         *,
         counters: Counters,
         concurrency: int,
         retry: RetryPolicy,
+        lease: float,
+        clock: Callable[[], float],
         inline_attempts: int = 3,
         rng: random.Random | None = None,
         instrumentation: Instrumentation = NOOP,
     ) -> None:
         self.handler = handler
         self.instrumentation = instrumentation
-        self.writer = writer
+        self.spool = spool
         self.retry = retry
         self.inline_attempts = inline_attempts
         self.counters = counters
-        self.claimed: set[str] = set()
+        self.concurrency = concurrency
+        self.lease = lease
+        self.clock = clock
+        self.held: set[str] = set()
+        # Handled, but the spool could not be told yet (outage): retried by the keeper.
+        self._undone: set[str] = set()
         self._queue: deque[ParsedPush] = deque()
         # Events given up on by an inline host, waiting for the next one.
         self._parked: list[ParsedPush] = []
@@ -161,18 +118,21 @@ class Dispatcher:
 
     @property
     def backlog(self) -> int:
-        """Events claimed and not yet done (queued, running or waiting to retry)."""
-        return len(self.claimed)
+        """Events held and not yet done (queued, running or waiting to retry)."""
+        return len(self.held)
 
-    def intake(self, ops: Sequence[Op]) -> None:
-        """Queue the new events of applied spool operations (the writer's ``after``)."""
-        for op in ops:
-            if op.error is not None or op.kind == "done":
-                continue
-            for push in op.result:
-                if push.key not in self.claimed:
-                    self.claimed.add(push.key)
-                    self._queue.append(push)
+    @property
+    def poll(self) -> float:
+        """Seconds between looks for work to take over (a quarter lease, at most 1 s)."""
+        return min(self.lease / 4, 1.0)
+
+    def intake(self, pushes: Iterable[ParsedPush], *, taken: bool = False) -> None:
+        """Queue events leased to this worker (``taken``: from another worker)."""
+        for push in pushes:
+            if push.key not in self.held:
+                self.held.add(push.key)
+                self._queue.append(push)
+                self.counters.taken_over += taken
         if self._queue:
             self._wake.set()
 
@@ -182,18 +142,27 @@ class Dispatcher:
         self._wake.set()
 
     async def serve(self, *, until_idle: bool) -> None:
-        """Run handler calls as events arrive, until cancelled or (``until_idle``) idle."""
+        """Run handler calls until cancelled or (``until_idle``) idle.
+
+        While serving, leases are renewed; serving in the background also
+        claims work from the spool.
+        """
         self.hosted = True
         try:
-            if until_idle:
-                self._queue.extend(self._parked)
-                self._parked.clear()
-            while True:
-                async with anyio.create_task_group() as tg:
-                    await self._serve(tg, until_idle)
-                # Events queued while the task group was closing need a host too.
-                if not (until_idle and self._queue and not self._stop.is_set()):
-                    break
+            async with anyio.create_task_group() as chores:
+                chores.start_soon(self._keep)
+                if not until_idle:
+                    chores.start_soon(self._claim)
+                if until_idle:
+                    self._queue.extend(self._parked)
+                    self._parked.clear()
+                while True:
+                    async with anyio.create_task_group() as tg:
+                        await self._serve(tg, until_idle)
+                    # Events queued while the task group was closing need a host too.
+                    if not (until_idle and self._queue and not self._stop.is_set()):
+                        break
+                chores.cancel_scope.cancel()
         finally:
             self.hosted = False
 
@@ -207,6 +176,59 @@ class Dispatcher:
             self._wake = anyio.Event()
             await self._wake.wait()
 
+    async def _claim(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            room = 2 * self.concurrency - len(self.held)
+            if room <= 0:
+                await anyio.sleep(self.poll)
+                continue
+            try:
+                got = await self.spool.claim(self.clock(), room, self.poll)
+            except Exception:
+                # Once per outage, not once per poll.
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "could not claim pushes from the spool; retrying", exc_info=True)
+                failing = True
+                await anyio.sleep(self.poll)
+                continue
+            if failing:
+                log.warning("claiming pushes from the spool again")
+                failing = False
+            self.intake(got.fresh)
+            self.intake(got.taken, taken=True)
+
+    async def _keep(self) -> None:
+        last_purge = self.clock()
+        while True:
+            await anyio.sleep(self.lease / 3)
+            try:
+                if self._undone:
+                    undone = set(self._undone)
+                    await self.spool.done(undone, self.clock())
+                    self._undone -= undone
+                    self.held -= undone
+                if self.held:
+                    await self.spool.renew(set(self.held), self.clock())
+                if self.clock() - last_purge >= PRUNE_INTERVAL:
+                    last_purge = self.clock()
+                    await self.spool.purge(last_purge)
+            except Exception:
+                log.warning("could not renew push leases; retrying", exc_info=True)
+
+    async def settle(self) -> None:
+        """At stop: record what was handled, and release every other held event."""
+        with anyio.CancelScope(shield=True):
+            try:
+                if self._undone:
+                    await self.spool.done(set(self._undone), self.clock())
+                    self.held -= self._undone
+                    self._undone.clear()
+                if self.held:
+                    await self.spool.release(set(self.held))
+            except Exception:
+                log.warning("could not release push leases (they expire)", exc_info=True)
+
     async def _deliver(self, push: ParsedPush, inline: bool) -> None:
         try:
             attempt = 0
@@ -218,7 +240,7 @@ class Dispatcher:
                         with self.instrumentation.push_handling(kind, attempt):
                             await self.handler(push.event)
                 except Exception:
-                    self.counters.failures += 1
+                    self.counters.retried += 1
                     if inline and attempt >= self.inline_attempts:
                         log.exception(
                             "push handler failed for %s (attempt %d); kept in the spool for "
@@ -226,7 +248,7 @@ class Dispatcher:
                             push.key,
                             attempt,
                         )
-                        self._parked.append(push)  # stays claimed: only a host re-queues it
+                        self._parked.append(push)  # stays held: only a host re-queues it
                         return
                     delay = backoff_delay(self.retry, attempt, self._rng.random())
                     log.exception(
@@ -238,9 +260,9 @@ class Dispatcher:
                     with anyio.move_on_after(delay):
                         await self._stop.wait()
                     if self._stop.is_set():
-                        return  # still pending in the spool: the next start delivers it
+                        return  # still pending in the spool: released at stop
                     continue
-                self.counters.delivered += 1
+                self.counters.handled += 1
                 await self._mark_done(push)
                 return
         finally:
@@ -249,10 +271,10 @@ class Dispatcher:
 
     async def _mark_done(self, push: ParsedPush) -> None:
         try:
-            await self.writer.submit("done", key=push.key)
+            await self.spool.done((push.key,), self.clock())
         except Exception:
-            # The handler ran; the spool still says pending, so a restart runs it again.
-            # Keep the key claimed so this session does not.
-            log.exception("could not mark push %s done in the spool", push.key)
+            # The handler ran: keep the event held (its lease renewed) and tell the spool later.
+            log.exception("could not mark push %s done in the spool; will retry", push.key)
+            self._undone.add(push.key)
             return
-        self.claimed.discard(push.key)
+        self.held.discard(push.key)

@@ -8,72 +8,30 @@
     async def on_push(event: PushEvent) -> None:
         ...
 
-    app = PushReceiver(on_push, spool="pushes.sqlite3")   # uvicorn module:app
+    app = PushReceiver(on_push, spool="pushes.sqlite3")   # uvicorn module:app --workers 4
 
-What it promises, and how:
+What it promises (README, "Receiving pushes"): a 200 as soon as a push is
+parsed and durably admitted to the spool; each event handled until a call
+returns, retried with backoff, and taken over from a worker that died once
+its lease (``lease_seconds``) expires; redeliveries dropped for
+``dedupe_window`` across every worker sharing the spool; a 4xx and no
+handler call for what is not a push; a 503, never a 200, when the spool
+cannot be written, so the platform sends the push again.
 
-* **Acknowledges at once.**  A push is answered 200 as soon as its body is
-  parsed and recorded in the spool; the handler runs afterwards.  The
-  platform retries a ringing push immediately if it is not answered quickly.
-* **Loses nothing.**  With ``spool=`` (the default) every acknowledged event
-  is in a sqlite file before the 200 leaves, and stays *pending* until the
-  handler returns.  A handler that raises is logged and called again with
-  exponential backoff (``retry_base_delay`` up to ``retry_max_delay``).  A
-  receiver that dies hands every pending event to the handler again when it
-  starts on the same file: delivery is at-least-once across crashes (an
-  event whose handler returned just before the crash may run again) and
-  exactly-once otherwise.
-* **Drops redeliveries.**  The platform retries pushes (call-center records
-  every 30 minutes, 3 times).  Events are keyed by ``voiceId``,
-  ``callSessionId``, or (``callId``, ``sipAccount``, ``callinEventTime``)
-  for ringing events, and a key seen within ``dedupe_window`` (at least two
-  hours, kept in the spool across restarts) is answered 200 and dropped.
-* **Refuses what is not a push** with a 4xx and no handler call: 404 for a
-  wrong path token, 403 for a source outside ``allowed_ips``, 405 for
-  anything but POST, 413 for a body over ``max_body``, 400 for a body that
-  is not JSON.  Well-formed JSON of an unknown shape is delivered as
-  :class:`~laaffic_async.events.UnknownPush`, never dropped.  Nothing raises
-  out of the app; a spool that cannot be written answers 503, so the
-  platform sends the push again.
+Spools: a sqlite file (the default; shared by the worker processes of one
+host; ``fsync=False`` trades power-cut safety for ~50x cheaper commits),
+``None`` for memory (lost with the process), or a
+:class:`~laaffic_async.fleet.RedisSpool` shared by replicas on several hosts.
 
-Commits are flushed to disk (``fsync=True``, sqlite ``synchronous=FULL``),
-so an acknowledged event also survives a power cut; ``fsync=False`` keeps
-it safe from a crash of the process only, for ~50x cheaper commits.
-``spool=None`` keeps everything in memory: fast, but an acknowledged event
-whose handler has not returned is lost with the process (the platform got
-its 200 and will not resend it), and redeliveries are recognised only while
-the process lives.
-
-Running the handler needs a task group, which a plain ASGI app only has
-while something runs it:
-
-* served alone (``uvicorn module:app``), the ASGI lifespan starts the
-  receiver and stops it at shutdown;
-* mounted inside Starlette, FastAPI or Quart, whose lifespan does not reach
-  mounted apps, enter ``async with receiver:`` in the parent app's lifespan
-  (or run ``await receiver.run()`` in a task group of your own);
-* if nobody started it, it still works: the first push opens the spool, and
-  each request runs the handler for its own events after its 200 has been
-  sent (as Starlette's background tasks do), trying a failing handler
-  3 times before leaving the event for the next push or a restart.  Prefer
-  starting it.
-
-Whichever way, the receiver lives in one event loop (the server's).  When
-mounting under Starlette, give the console the URL with its trailing slash
-(``/hooks/``) or a path token (``/hooks/<token>``): Starlette answers a bare
-``/hooks`` with a redirect, which the platform does not follow.
-
-A spool file belongs to one process (it is locked while open): run one
-receiver process, or give each worker process its own file and accept that
-redeliveries are then recognised per process.
-
-Pushes carry no signature.  ``path_token`` makes the push URL secret (set
-``https://you.example/pushes/<token>`` in the console); ``allowed_ips``
-limits sources to the platform's addresses (ask its support for them).
-Behind a reverse proxy set ``trusted_proxy_header="x-forwarded-for"`` so the
-client address comes from the proxy's header; only do so when your proxy
-always sets it, since a client can send that header too (the last entry,
-the one your proxy appended, is used).
+The handler runs in a task group, so start the receiver: the ASGI lifespan
+does when it is served alone; mounted in Starlette, FastAPI or Quart, enter
+``async with receiver:`` in the parent's lifespan.  Unstarted, a receiver
+on a file or in memory runs each request's events after its 200 (3 tries);
+on Redis it answers 503.  Under Starlette give the console ``/hooks/`` or
+``/hooks/<token>``: a bare ``/hooks`` is redirected, which the platform
+does not follow.  Pushes carry no signature: ``path_token`` makes the URL
+secret, ``allowed_ips`` limits sources, and ``trusted_proxy_header`` reads
+the client address from a proxy that always sets it (its last entry).
 """
 
 from __future__ import annotations
@@ -82,6 +40,8 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
@@ -96,6 +56,7 @@ from .._core.push_guard import PushGuard, parse_networks
 from .._core.pushes import ParsedPush, PushFormatError, parse_push
 from .._core.retry import RetryPolicy
 from .._io import instrument
+from ..errors import RequestValidationError
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
 from .asgi import (
     Disconnected,
@@ -107,8 +68,10 @@ from .asgi import (
     read_body,
     serve_lifespan,
 )
-from .delivery import Counters, Dispatcher, Handler, PushStats, SpoolWriter
-from .spool import MemorySpool, Spool, SqliteSpool
+from .delivery import Counters, Dispatcher, Handler, PushStats
+from .memory import MemoryStore
+from .spool import LocalSpool, Spool
+from .sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -133,12 +96,12 @@ _ACK = b'{"status":"0","reason":"success"}'
 
 
 class _Unavailable(Exception):
-    """The receiver is shutting down: answer 503 so the platform retries."""
+    """The receiver cannot take pushes now: answer 503 so the platform retries."""
 
 
 @attrs.define
 class _Session:
-    writer: SpoolWriter
+    spool: Spool
     dispatcher: Dispatcher
     background: bool
     closing: bool = False
@@ -155,15 +118,19 @@ class PushReceiver:
     app), and start it with the ASGI lifespan, ``async with receiver:`` or
     ``await receiver.run()``.
 
-    * ``spool``: the sqlite file (created if missing), or ``None`` for memory;
-      ``fsync``: flush every commit to disk (see the module docs);
+    * ``spool``: the sqlite file (created if missing; shared by the worker
+      processes of a host), a :class:`~laaffic_async.fleet.RedisSpool`
+      (shared by hosts), or ``None`` for memory; ``fsync``: flush every
+      sqlite commit to disk;
+    * ``lease_seconds``: how long a worker that stopped renewing (it died)
+      keeps its events before another worker takes them over;
     * ``path_token``, ``allowed_ips``, ``trusted_proxy_header``: who may
       push (all off by default); ``max_body``: the largest body, in bytes;
     * ``dedupe_window``: how long a key is remembered (at least 2 hours);
     * ``concurrency``: handler calls at once; ``retry_base_delay`` and
       ``retry_max_delay``: the backoff after a handler raised, in seconds;
     * ``shutdown_grace``: seconds running handlers get at stop before they
-      are cancelled (their events stay pending for the next start);
+      are cancelled (their events are released to the other workers);
     * ``clock``: wall-clock seconds, for tests;
     * ``tracer_provider``, ``meter_provider``, ``telemetry``: OpenTelemetry,
       as for :class:`~laaffic_async.AsyncClient` (a span per handler call,
@@ -174,8 +141,9 @@ class PushReceiver:
         self,
         handler: Callable[[PushEvent], Awaitable[None]],
         *,
-        spool: str | os.PathLike[str] | None = "pushes.sqlite3",
+        spool: str | os.PathLike[str] | Spool | None = "pushes.sqlite3",
         fsync: bool = True,
+        lease_seconds: float = 30.0,
         path_token: str | None = None,
         allowed_ips: Iterable[str] | None = None,
         trusted_proxy_header: str | None = None,
@@ -191,21 +159,40 @@ class PushReceiver:
         telemetry: bool = True,
     ) -> None:
         if dedupe_window < MIN_DEDUPE_WINDOW:
-            raise ValueError(
-                "dedupe_window must be at least 2 hours: the platform redelivers "
-                "call-center records for 1.5 hours"
+            raise RequestValidationError(
+                "dedupe_window",
+                "must be at least 2 hours: the platform redelivers call-center records "
+                "for 1.5 hours",
+                dedupe_window,
             )
         if path_token is not None and (not path_token or "/" in path_token):
-            raise ValueError("path_token must be a non-empty string without '/'")
-        if max_body < 1 or concurrency < 1:
-            raise ValueError("max_body and concurrency must be positive")
+            raise RequestValidationError(
+                "path_token", "must be a non-empty string without '/'", path_token
+            )
+        if max_body < 1:
+            raise RequestValidationError("max_body", "must be positive", max_body)
+        if concurrency < 1:
+            raise RequestValidationError("concurrency", "must be positive", concurrency)
         if not 0 < retry_base_delay <= retry_max_delay:
-            raise ValueError("need 0 < retry_base_delay <= retry_max_delay")
+            raise RequestValidationError(
+                "retry_base_delay",
+                f"must be > 0 and <= retry_max_delay ({retry_max_delay!r})",
+                retry_base_delay,
+            )
+        if not lease_seconds > 0:
+            raise RequestValidationError("lease_seconds", "must be positive", lease_seconds)
         self._handler: Handler = handler
-        self._spool_path = None if spool is None else os.fspath(spool)
-        self._fsync = fsync
         self._window = dedupe_window.total_seconds()
-        self._memory = MemorySpool(window=self._window) if spool is None else None
+        self._lease = float(lease_seconds)
+        self._spool: Spool | None = None
+        self._spool_path: str | None = None
+        # Kept across sessions; wrapped anew in each (its lock belongs to one event loop).
+        self._memory = MemoryStore(window=self._window) if spool is None else None
+        if isinstance(spool, str | os.PathLike):
+            self._spool_path = os.fspath(spool)
+        elif spool is not None:
+            self._spool = spool
+        self._fsync = fsync
         self._guard = PushGuard(
             path_token=path_token,
             allowed_networks=None if allowed_ips is None else parse_networks(allowed_ips),
@@ -223,7 +210,7 @@ class PushReceiver:
         self._stack: contextlib.AsyncExitStack | None = None
 
     def __repr__(self) -> str:
-        where = self._spool_path if self._spool_path is not None else "memory"
+        where: object = self._spool_path or self._spool or "memory"
         state = "running" if self.running else "idle"
         return f"PushReceiver(spool={where!r}, {state})"
 
@@ -233,44 +220,49 @@ class PushReceiver:
         return self._session is not None and self._session.background
 
     def stats(self) -> PushStats:
-        """The receiver's totals so far."""
+        """This process's totals so far (each worker or replica counts its own)."""
         c = self._counters
         backlog = 0 if self._session is None else self._session.dispatcher.backlog
-        return PushStats(c.received, c.duplicates, c.rejected, c.delivered, c.failures, backlog)
+        return PushStats(
+            c.received, c.duplicates, c.rejected, c.handled, c.retried, c.taken_over, backlog
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def _new_spool(self) -> Spool:
+        if self._spool is not None:
+            return self._spool
         if self._memory is not None:
-            return self._memory
+            return LocalSpool(self._memory, self._clock)
         assert self._spool_path is not None
-        return SqliteSpool(self._spool_path, window=self._window, fsync=self._fsync)
+        store = SqliteStore(self._spool_path, window=self._window, fsync=self._fsync)
+        return LocalSpool(store, self._clock)
 
     async def _open_session(self, *, background: bool) -> _Session:
         spool = self._new_spool()
-        if spool.blocking:
-            await anyio.to_thread.run_sync(spool.open)
-        else:
-            spool.open()
-        intake: list[Dispatcher] = []
-        writer = SpoolWriter(spool, self._clock, after=lambda ops: intake[0].intake(ops))
+        # A fresh name per session: a restarted process must not pass for its dead self.
+        worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        await spool.open(worker=worker, lease=self._lease, window=self._window)
         dispatcher = Dispatcher(
             self._handler,
-            writer,
+            spool,
             counters=self._counters,
             concurrency=self._concurrency,
             retry=self._retry,
+            lease=self._lease,
+            clock=self._clock,
             instrumentation=self._instrument,
         )
-        intake.append(dispatcher)
-        try:
-            # Recovery: everything acknowledged and not handled before goes out first.
-            await writer.submit("load")
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await writer.close()
-            raise
-        return _Session(writer, dispatcher, background)
+        if not background:
+            # Nobody will claim in the background: take what is free now.
+            try:
+                claimed = await spool.claim(self._clock(), 1_000_000, 0)
+            except BaseException:
+                await spool.close()
+                raise
+            dispatcher.intake(claimed.fresh)
+            dispatcher.intake(claimed.taken, taken=True)
+        return _Session(spool, dispatcher, background)
 
     async def __aenter__(self) -> Self:
         """Start: open the spool, run pending events, handle pushes in the background."""
@@ -301,8 +293,9 @@ class PushReceiver:
         tg.cancel_scope.deadline = anyio.current_time() + self._grace
 
     async def _close_session(self, session: _Session) -> None:
-        with anyio.CancelScope(shield=True):
-            await session.writer.close()
+        await session.dispatcher.settle()
+        # Not under a cancel scope of ours: a spool may have entered one (a Redis client's).
+        await session.spool.close()
         if self._session is session:
             self._session = None
         self._open_lock = None
@@ -391,23 +384,23 @@ class PushReceiver:
             return None
         try:
             session = await self._request_session()
-            recorded: list[ParsedPush] = []
+            new: list[ParsedPush] = []
             if pushes:
-                op = await session.writer.submit("record", pushes=pushes)
-                recorded = op.result
-        except _Unavailable:
-            await respond(503, b"shutting down")
+                new = await session.spool.admit(pushes, self._clock())
+        except _Unavailable as exc:
+            await respond(503, str(exc).encode())
             return None
         except Exception:
             log.exception("could not record a push; answering 503 so the platform retries")
             await respond(503, b"spool unavailable")
             return None
-        new = len(recorded)
-        self._counters.received += new
-        self._counters.duplicates += len(pushes) - new
+        self._counters.received += len(new)
+        self._counters.duplicates += len(pushes) - len(new)
         self._instrument.pushes_received(
-            [type(push.event).__name__ for push in recorded], len(pushes) - new
+            [type(push.event).__name__ for push in new], len(pushes) - len(new)
         )
+        if session.spool.owns_admitted:
+            session.dispatcher.intake(new)
         try:
             await respond(200, _ACK)
         except Exception:
@@ -419,10 +412,14 @@ class PushReceiver:
         session = self._session
         if session is not None:
             if session.closing:
-                raise _Unavailable
+                raise _Unavailable("shutting down")
             return session
         if self._open_lock is None:
             self._open_lock = anyio.Lock()
+        if self._spool is not None:
+            # A shared spool (Redis) is a connection opened and closed by one task.
+            log.error("a PushReceiver on %r must be started before it gets pushes", self._spool)
+            raise _Unavailable("receiver not started")
         async with self._open_lock:
             if self._session is None:
                 log.warning(

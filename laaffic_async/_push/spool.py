@@ -1,241 +1,211 @@
-"""Where acknowledged pushes wait until the handler has run: sqlite, or memory.
+"""Where acknowledged pushes wait until a handler has run: the spool protocol.
 
-Both spools are plain synchronous objects that apply a batch of operations
-in one transaction (:meth:`SqliteSpool.apply`); the receiver runs the sqlite
-one in a worker thread and batches concurrent requests into one commit
-(group commit, see ``_pushdelivery.SpoolWriter``).
+A receiver may be one process, several worker processes on one host, or
+replicas on several hosts.  They agree through the spool, which offers the
+few operations of a leased work queue (:class:`Spool`):
 
-One table holds every push by its redelivery key: a row is *pending* until
-the handler returned, then *done*.  A key already in the table is a
-redelivery and is dropped.  Done rows are pruned once older than the dedupe
-window, so a key is remembered for at least that long; pending rows are
-never pruned (that would lose them).
+* ``admit``: record new events and drop redeliveries, atomically (two
+  workers given the same push at once admit it once) and durably before the
+  push is acknowledged;
+* ``claim``: hand out work: events nobody holds, including those whose
+  holder's lease expired (a worker that died);
+* ``renew``: extend the lease on events a worker still holds (queued or
+  running), so nobody takes them over;
+* ``done``: the handler returned; the key stays to recognise redeliveries;
+* ``release``: a worker stops without running some events: others may take
+  them at once;
+* ``purge``: forget keys older than the dedupe window.
+
+Local spools (a sqlite file, or memory) are synchronous *stores* applying a
+batch of :class:`Op` in one transaction; :class:`LocalSpool` runs them off
+the event loop and commits the operations of concurrent requests together
+(one disk flush per batch, not per push).  ``laaffic_async.fleet.RedisSpool``
+implements the protocol over Redis.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal, Protocol
 
+import anyio
 import attrs
 
-from .._core.pushes import ParsedPush, rebuild_event
+from .._core.pushes import ParsedPush
 
-__all__ = ["MemorySpool", "Op", "Spool", "SqliteSpool"]
+__all__ = ["PRUNE_INTERVAL", "Claimed", "LocalSpool", "Op", "OpKind", "Spool", "Store"]
 
 #: Pruning runs at most this often (seconds of the receiver's clock).
 PRUNE_INTERVAL = 60.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pushes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    done_at REAL
-);
-CREATE INDEX IF NOT EXISTS pushes_pending ON pushes(seq) WHERE done_at IS NULL;
-CREATE INDEX IF NOT EXISTS pushes_received ON pushes(received_at);
-"""
+OpKind = Literal["admit", "claim", "renew", "done", "release", "purge"]
+
+
+@attrs.frozen
+class Claimed:
+    """What ``claim`` handed out: ``fresh`` events, and ``taken`` from another worker."""
+
+    fresh: Sequence[ParsedPush] = ()
+    taken: Sequence[ParsedPush] = ()
+
+
+class Spool(Protocol):
+    """The operations a receiver needs from its spool (see the module docs).
+
+    Each coroutine returns once its effect is durable, and raises if it is
+    not (the receiver then answers 503 rather than acknowledge).
+    """
+
+    #: True when ``admit`` leases new events to the admitting worker itself;
+    #: otherwise they reach some worker through ``claim``.
+    owns_admitted: bool
+
+    async def open(self, *, worker: str, lease: float, window: float) -> None:
+        """Start a session as ``worker``: leases last ``lease`` s, keys ``window`` s."""
+
+    async def admit(self, pushes: Sequence[ParsedPush], now: float) -> list[ParsedPush]:
+        """Record ``pushes``; return those that were new (the rest are redeliveries)."""
+
+    async def claim(self, now: float, limit: int, wait: float) -> Claimed:
+        """Lease up to ``limit`` events; with none, return after about ``wait`` s."""
+
+    async def renew(self, keys: Collection[str], now: float) -> None:
+        """Extend this worker's lease on ``keys``."""
+
+    async def done(self, keys: Collection[str], now: float) -> None:
+        """Mark ``keys`` handled."""
+
+    async def release(self, keys: Collection[str]) -> None:
+        """Give up the lease on ``keys`` (not handled) so any worker may take them."""
+
+    async def purge(self, now: float) -> None:
+        """Forget handled keys older than the dedupe window."""
+
+    async def close(self) -> None:
+        """End the session (pending events stay for the next one)."""
 
 
 @attrs.define(eq=False)
 class Op:
-    """One operation of a batch; the spool fills ``result`` (or ``error``) in place.
+    """One operation of a batch; the store fills ``result`` (or ``error``) in place.
 
-    ``record``: store ``pushes``; ``result`` is those that were new (the
-    rest are redeliveries).  ``done``: mark ``key`` handled.  ``load``:
-    ``result`` is every pending push, oldest first.
+    ``admit``: ``result`` is the new ones of ``pushes``; ``claim``: ``result``
+    is up to ``limit`` events taken over; the others act on ``keys``.
     """
 
-    kind: Literal["record", "done", "load"]
+    kind: OpKind
     pushes: Sequence[ParsedPush] = ()
-    key: str = ""
+    keys: Collection[str] = ()
+    limit: int = 0
     result: list[ParsedPush] = attrs.field(factory=list)
     error: BaseException | None = None
     finished: bool = False
 
 
-class Spool(Protocol):
-    """What the receiver needs from a spool."""
+class Store(Protocol):
+    """A synchronous spool applying batches of :class:`Op` (sqlite, memory)."""
 
     #: True when ``apply`` blocks (disk I/O) and must run in a worker thread.
     blocking: bool
 
-    def open(self) -> None: ...
+    def open(self, worker: str, lease: float) -> None: ...
     def apply(self, ops: Sequence[Op], now: float) -> None: ...
     def close(self) -> None: ...
 
 
-def _finish(ops: Sequence[Op], error: BaseException | None) -> None:
+def finish(ops: Sequence[Op], error: BaseException | None) -> None:
+    """Mark every op of a batch finished (failed with ``error`` if given)."""
     for op in ops:
+        if error is not None:
+            op.result = []
         op.error = error
         op.finished = True
 
 
-class SqliteSpool:
-    """A spool in one sqlite file (standard library), durable across crashes.
+class LocalSpool:
+    """:class:`Spool` over a :class:`Store`, committing concurrent operations together.
 
-    WAL journal with ``synchronous=FULL`` (``fsync=True``): a commit is on
-    disk before the receiver answers 200, so an acknowledged push survives a
-    crash of the process and of the machine.  ``fsync=False`` is
-    ``synchronous=NORMAL``: a commit survives a crash of the process (it is
-    in the operating system's hands) but not of the machine; on this
-    project's test VM a commit then costs ~65 us instead of ~3.3 ms.
-    The file is locked exclusively while open,
-    so a second receiver on the same file (another worker process) fails at
-    start instead of delivering the same pending pushes twice.
+    The first caller to take the lock applies everything queued so far in
+    one transaction; the others find their work done when they get the lock.
     """
 
-    blocking = True
+    owns_admitted = True
 
-    def __init__(self, path: str | os.PathLike[str], *, window: float, fsync: bool = True) -> None:
-        self.path = os.fspath(path)
-        self.window = window
-        self.fsync = fsync
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store = store
+        self._clock = clock
+        self._queue: list[Op] = []
+        self._lock = anyio.Lock()
         self._last_prune = float("-inf")
 
     def __repr__(self) -> str:
-        return f"SqliteSpool({self.path!r})"
+        return f"LocalSpool({self.store!r})"
 
-    def open(self) -> None:
-        """Open (creating if needed) and lock the file; raises RuntimeError if in use."""
-        # check_same_thread=False: every call comes from some worker thread, one at a time.
-        db = sqlite3.connect(self.path, timeout=0.5, isolation_level=None, check_same_thread=False)
-        try:
-            # EXCLUSIVE before WAL: no shared-memory index, and no other connection at all.
-            db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
-            db.executescript(_SCHEMA)
-        except sqlite3.OperationalError as exc:
-            db.close()
-            if "locked" in str(exc):
-                raise RuntimeError(
-                    f"push spool {self.path!r} is in use by another receiver "
-                    "(one process per spool file)"
-                ) from exc
-            raise
-        self._db = db
+    async def _run(self, call: Callable[..., object], *args: object) -> None:
+        if self.store.blocking:
+            await anyio.to_thread.run_sync(call, *args)
+        else:
+            call(*args)
 
-    def apply(self, ops: Sequence[Op], now: float) -> None:
-        """Apply ``ops`` in one transaction; every op is finished afterwards."""
-        db = self._db
-        if db is None:
-            _finish(ops, RuntimeError("the push spool is closed"))
-            return
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                if op.kind == "record":
-                    op.result = [p for p in op.pushes if self._insert(db, p, now)]
-                elif op.kind == "done":
-                    db.execute("UPDATE pushes SET done_at = ? WHERE key = ?", (now, op.key))
-                else:
-                    op.result = self._pending(db)
-            if now - self._last_prune >= PRUNE_INTERVAL:
-                self._last_prune = now
-                db.execute(
-                    "DELETE FROM pushes WHERE received_at < ? AND done_at IS NOT NULL",
-                    (now - self.window,),
-                )
-            db.execute("COMMIT")
-        except Exception as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            for op in ops:
-                op.result = []
-            _finish(ops, exc)
-            return
-        _finish(ops, None)
+    async def open(self, *, worker: str, lease: float, window: float) -> None:
+        """Open the store for ``worker`` (its window was set when it was made)."""
+        await self._run(self.store.open, worker, lease)
 
-    @staticmethod
-    def _insert(db: sqlite3.Connection, push: ParsedPush, now: float) -> bool:
-        cursor = db.execute(
-            "INSERT INTO pushes (key, kind, data, received_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (key) DO NOTHING",
-            (push.key, push.kind, push.data, now),
-        )
-        return cursor.rowcount == 1
+    async def submit(self, op: Op) -> Op:
+        """Apply ``op`` (with whatever else is queued); raises the store's error."""
+        self._queue.append(op)
+        async with self._lock:
+            if not op.finished:
+                batch, self._queue = self._queue, []
+                now = self._clock()
+                if now - self._last_prune >= PRUNE_INTERVAL:
+                    self._last_prune = now
+                    batch.append(Op("purge"))
+                # Shielded: a cancelled request must not leave its batch half known.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self._run(self.store.apply, batch, now)
+                    except BaseException as exc:
+                        # Never let a waiter take an unwritten op for a written one.
+                        finish(
+                            [o for o in batch if not o.finished],
+                            RuntimeError(f"spool write failed: {exc!r}"),
+                        )
+                        raise
+        if op.error is not None:
+            raise op.error
+        return op
 
-    @staticmethod
-    def _pending(db: sqlite3.Connection) -> list[ParsedPush]:
-        rows = db.execute(
-            "SELECT key, kind, data FROM pushes WHERE done_at IS NULL ORDER BY seq"
-        ).fetchall()
-        return [ParsedPush(key, kind, data, rebuild_event(kind, data)) for key, kind, data in rows]
+    async def admit(self, pushes: Sequence[ParsedPush], now: float) -> list[ParsedPush]:
+        """Record ``pushes``, leased to this worker; return the new ones."""
+        return (await self.submit(Op("admit", pushes=pushes))).result
 
-    def close(self) -> None:
-        """Close the file (and release its lock)."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+    async def claim(self, now: float, limit: int, wait: float) -> Claimed:
+        """Take over up to ``limit`` events whose lease expired (or was released)."""
+        taken = (await self.submit(Op("claim", limit=limit))).result
+        if not taken:
+            # New events reach their admitting worker directly: only takeovers are polled.
+            await anyio.sleep(wait)
+        return Claimed(taken=taken)
 
+    async def renew(self, keys: Collection[str], now: float) -> None:
+        """Extend this worker's lease on ``keys``."""
+        await self.submit(Op("renew", keys=keys))
 
-@attrs.define
-class _Entry:
-    received_at: float
-    push: ParsedPush | None  # None once done
+    async def done(self, keys: Collection[str], now: float) -> None:
+        """Mark ``keys`` handled."""
+        await self.submit(Op("done", keys=keys))
 
+    async def release(self, keys: Collection[str]) -> None:
+        """Let any worker take ``keys`` at once."""
+        await self.submit(Op("release", keys=keys))
 
-class MemorySpool:
-    """A spool in this process's memory: fast, and lost with the process.
+    async def purge(self, now: float) -> None:
+        """Forget handled keys older than the window."""
+        await self.submit(Op("purge"))
 
-    An acknowledged push whose handler has not returned when the process
-    dies is gone: the platform got its 200 and will not send it again.
-    Redeliveries are recognised only while the process lives.
-    """
-
-    blocking = False
-
-    def __init__(self, *, window: float) -> None:
-        self.window = window
-        # Insertion order is arrival order, so pruning pops from the front.
-        self._entries: dict[str, _Entry] = {}
-        self._last_prune = float("-inf")
-
-    def __repr__(self) -> str:
-        return f"MemorySpool(entries={len(self._entries)})"
-
-    def open(self) -> None:
-        """Nothing to open."""
-
-    def apply(self, ops: Sequence[Op], now: float) -> None:
-        """Apply ``ops`` in order; every op is finished afterwards."""
-        entries = self._entries
-        for op in ops:
-            if op.kind == "record":
-                op.result = []
-                for push in op.pushes:
-                    if push.key not in entries:
-                        entries[push.key] = _Entry(now, push)
-                        op.result.append(push)
-            elif op.kind == "done":
-                entry = entries.get(op.key)
-                if entry is not None:
-                    entry.push = None
-            else:
-                op.result = [e.push for e in entries.values() if e.push is not None]
-        if now - self._last_prune >= PRUNE_INTERVAL:
-            self._last_prune = now
-            self._prune(now - self.window)
-        _finish(ops, None)
-
-    def _prune(self, cutoff: float) -> None:
-        kept: list[tuple[str, _Entry]] = []
-        while self._entries:
-            key = next(iter(self._entries))
-            entry = self._entries[key]
-            if entry.received_at >= cutoff:
-                break
-            del self._entries[key]
-            if entry.push is not None:
-                kept.append((key, entry))  # still pending: never forget it
-        self._entries.update(kept)
-
-    def close(self) -> None:
-        """Nothing to close (the memory stays until the receiver is dropped)."""
+    async def close(self) -> None:
+        """Close the store once every queued operation is written."""
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                await self._run(self.store.close)

@@ -20,6 +20,7 @@ from laaffic_async._cli.dialfile import (
     BadRow,
     Columns,
     DialRow,
+    count_rows,
     detect_columns,
     outcome_record,
     read_dial_file,
@@ -116,13 +117,47 @@ def test_detect_columns(cells: list[str], expected: Columns | None) -> None:
 
 @pytest.mark.parametrize(
     ("header", "rule"),
-    [("account,calledInfo", "no callee"), ("callee,number", "twice")],
+    [
+        ("account,calledInfo", "no callee"),
+        ("callee,number", "twice"),
+        ("foo,bar", "names no known column"),
+        ("name;mobile", "names no known column"),
+    ],
 )
 def test_bad_headers_are_refused(header: str, rule: str) -> None:
     with pytest.raises(RequestValidationError) as info:
         rows(f"{header}\n932111111111,a\n")
     assert info.value.field == "header"
     assert rule in info.value.rule
+
+
+@pytest.mark.parametrize("first", ["932111111111,a", "+91 98765-43210,a", ",a", "12,a"])
+def test_a_first_row_that_starts_with_a_number_is_data(first: str) -> None:
+    got = rows(f"{first}\n932111111112,a\n")
+    assert [r.line for r in got] == [1, 2]
+
+
+def test_a_line_that_is_not_utf8_is_a_bad_row_and_the_rest_are_read() -> None:
+    lines = [
+        b"\xef\xbb\xbfcallee,account,calledInfo\n",
+        b"932111111111,a,caf\xc3\xa9\n",
+        b"932111111112,a,caf\xe9\n",  # latin-1: not UTF-8
+        b'932111111113,a,"two\n',
+        b'li\xffnes"\n',  # inside a quoted cell: the whole row is unreadable
+        b"932111111114,a,ok\n",
+    ]
+    got = list(read_dial_file(lines))
+    assert got[0] == DialRow(2, Call("932111111111", "a", called_info="café"))
+    assert got[1] == BadRow(3, "is not UTF-8 text (byte 0xe9 at column 19)")
+    assert got[2] == BadRow(5, "is not UTF-8 text (byte 0xff at column 3)")
+    assert got[3] == DialRow(6, Call("932111111114", "a", called_info="ok"))
+    assert len(got) == 4
+
+
+def test_count_rows_counts_only_what_is_dialed_or_reported() -> None:
+    text = "callee,account\n\n# note\n932111111111,a\n12,a\n\n932111111113,a\n"
+    assert count_rows(text.splitlines(keepends=True)) == 3
+    assert count_rows([b"932111111111,a\n", b"\xff\n", b"\n"]) == 2
 
 
 def test_reading_is_lazy() -> None:
