@@ -213,6 +213,10 @@ async def test_the_newest_idle_connection_is_reused_first(
                 await anyio.sleep(0.01)
             gate.set()
         await client.send_sip("932111111119", account="a")
+    # The server thread notes its answer just after sending it: wait for that note.
+    with anyio.fail_after(5):
+        while len(answered) < 4:  # noqa: ASYNC110 - a server thread's list
+            await anyio.sleep(0.01)
     assert server.accepted == 3
     assert answered[3] is answered[2]
 

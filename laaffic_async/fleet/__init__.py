@@ -8,6 +8,7 @@ Redis is reached with coredis, which is built on anyio and so runs on asyncio an
 """
 
 from ._coordinator import RedisCoordinator
+from ._parts import CoordinatorStats
 from ._spool import RedisSpool
 
-__all__ = ["RedisCoordinator", "RedisSpool"]
+__all__ = ["CoordinatorStats", "RedisCoordinator", "RedisSpool"]
