@@ -62,6 +62,18 @@ def _target(method: str, url: str, endpoint: str) -> tuple[str, str, dict[str, A
     return f"{method} {endpoint}", f"{parts.scheme}://{netloc}{parts.path}", attributes
 
 
+# How often the global providers are looked at again while none is configured.
+_RECHECK_SECONDS = 1.0
+# What an attempt gets while no provider is configured: records nothing.
+_UNOBSERVED = Attempt()
+
+
+def _is_proxy_meter_provider(provider: metrics.MeterProvider) -> bool:
+    # The API's stand-in until a provider is set has no public class; a renamed one is simply
+    # taken as configured (the safe side: everything is then recorded as before).
+    return type(provider).__name__ == "_ProxyMeterProvider"
+
+
 def _error_type(error: BaseException) -> str:
     return type(error).__qualname__
 
@@ -197,6 +209,14 @@ class OtelInstrumentation(Instrumentation):
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
+        # Providers passed in are used as they are; the global ones are looked at (at most once
+        # a second) to skip the per-attempt work while the application has configured none.
+        self._explicit = tracer_provider is not None or meter_provider is not None
+        self._configured = self._explicit
+        self._recheck_at = 0.0
+        # Dials in flight while nothing was configured: handed to the counter when a provider
+        # appears, so the calls that end afterwards leave it balanced.
+        self._pending_in_flight = 0
         self._tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider)
         self._duration = meter.create_histogram(
@@ -254,6 +274,11 @@ class OtelInstrumentation(Instrumentation):
         number: int,
         headers: dict[str, str] | None,
     ) -> Attempt:
+        if not self._live():
+            # No SDK behind the global proxies: every span would be a non-recording no-op and
+            # every measurement dropped, so skip building them (the per-attempt cost that
+            # mattered: about 12% of the fast extra's CPU per call).
+            return _UNOBSERVED
         name, full, shared = _target(method, url, endpoint)
         attributes = shared.copy()  # the end adds the answer's facts to this copy
         # Given at the start, where samplers see them (the conventions ask for that).
@@ -266,13 +291,38 @@ class OtelInstrumentation(Instrumentation):
             propagate.inject(headers, context=trace.set_span_in_context(span))
         return _Attempt(self, span, attributes, headers is not None)
 
+    def _live(self) -> bool:
+        """Whether anything records: providers given, or a global one the application set
+        (looked at at most once a second, so one set after the client was built is used
+        within a second)."""
+        if self._configured:
+            return True
+        now = time.monotonic()
+        if now >= self._recheck_at:
+            self._recheck_at = now + _RECHECK_SECONDS
+            self._configured = not isinstance(
+                trace.get_tracer_provider(), trace.ProxyTracerProvider
+            ) or not _is_proxy_meter_provider(metrics.get_meter_provider())
+            if self._configured and self._pending_in_flight:
+                self._dials_in_flight.add(self._pending_in_flight)
+                self._pending_in_flight = 0
+        return self._configured
+
     def dial_started(self) -> None:
-        self._dials_in_flight.add(1)
+        if self._live():
+            self._dials_in_flight.add(1)
+        else:
+            self._pending_in_flight += 1
 
     def dial_ended(self) -> None:
-        self._dials_in_flight.add(-1)
+        if self._live():
+            self._dials_in_flight.add(-1)
+        else:
+            self._pending_in_flight -= 1
 
     def dial_outcome(self, error: BaseException | None) -> None:
+        if not self._live():
+            return
         if error is None:
             self._dials.add(1, {"laaffic.outcome": "placed", "laaffic.status": "0"})
             return
@@ -285,9 +335,13 @@ class OtelInstrumentation(Instrumentation):
         self._dials.add(1, attributes)
 
     def dial_busy_retried(self) -> None:
+        if not self._live():
+            return
         self._dials.add(1, {"laaffic.outcome": "busy_retried", "laaffic.status": "-68"})
 
     def rate_waited(self, limiter: str, seconds: float) -> None:
+        if not self._live():
+            return
         self._rate_wait.record(seconds, {"laaffic.limiter": limiter})
 
     def operation(self, name: str, attributes: Mapping[str, int | str]) -> Operation:
