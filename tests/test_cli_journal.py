@@ -65,6 +65,9 @@ def _command(tmp_path: Path, url: str, *extra: str) -> list[str]:
         "0.5",
         "--concurrency",
         "30",
+        # Paced, so a run takes ~3 s and the kills below land mid-campaign on any machine.
+        "--cps",
+        "100",
         "--no-progress",
         "--base-url",
         url,
