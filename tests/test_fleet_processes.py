@@ -84,7 +84,9 @@ def test_a_killed_worker_gives_its_accounts_back_after_the_lease(
     options = {"concurrency": 12, "cps": 200, "lease": lease}
     victim = start_worker(url, redis_url, "932109", 40, "trio", **options)
     survivors = [
-        start_worker(url, redis_url, f"93210{w}", 50, BACKENDS[w], **options) for w in (1, 2)
+        # Enough work that the survivors are still busy well after the victim's leases lapse.
+        start_worker(url, redis_url, f"93210{w}", 100, BACKENDS[w], **options)
+        for w in (1, 2)
     ]
 
     def victim_in_flight() -> list[str]:
@@ -97,7 +99,7 @@ def test_a_killed_worker_gives_its_accounts_back_after_the_lease(
     victim.wait(10)
     outcomes = [o for worker in survivors for o in outcomes_of(worker)]
     seen = recorder.snapshot()
-    assert len(outcomes) == 100
+    assert len(outcomes) == 200
     assert all(o["ok"] for o in outcomes)
     assert peak_per_account(seen) == 1
     assert peak_in_flight(seen) <= 12
