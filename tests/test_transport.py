@@ -383,3 +383,36 @@ async def test_aiohttp_transport_refuses_trio(server: _Server) -> None:
     async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
         with pytest.raises(RuntimeError, match="asyncio only"):
             await client.get(f"{server.url}/ok")
+
+
+@pytest.mark.anyio
+async def test_exchange_reads_every_framing_and_reuses_only_clean_connections(
+    server: _Server,
+) -> None:
+    """Chunked (after an interim 100), by length, and until close, over a real socket."""
+
+    def until_close(conn: socket.socket) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n\r\nto the end")
+        return False  # the server closes the connection: the end of the body
+
+    server.script = {
+        "/chunked": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
+        b"\r\n\r\n5\r\nhello\r\n1;x=y\r\n!\r\n0\r\nTrailer: t\r\n\r\n",
+        "/until-close": until_close,
+        "/garbage": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nbroken header\r\n\r\nok",
+    }
+    transport = PooledTransport(max_connections=1)
+    try:
+        status, body, headers = await _exchange(transport, f"{server.url}/chunked")
+        assert (status, body, headers["transfer-encoding"]) == (200, b"hello!", "chunked")
+        assert json.loads((await _exchange(transport, f"{server.url}/ok"))[1])["conn"] == 0
+        assert (await _exchange(transport, f"{server.url}/until-close"))[1] == b"to the end"
+        # A body delimited by the close cannot leave its connection for the next request.
+        assert json.loads((await _exchange(transport, f"{server.url}/ok"))[1])["conn"] == 1
+        with pytest.raises(httpx.RemoteProtocolError, match="bad header line"):
+            await _exchange(transport, f"{server.url}/garbage")
+        # The garbled connection was closed and its slot freed.
+        assert json.loads((await _exchange(transport, f"{server.url}/ok"))[1])["conn"] == 2
+        assert _stats(transport, server).connections == 1
+    finally:
+        await transport.aclose()

@@ -302,7 +302,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 protocol = getattr(response, "_protocol", None)
                 if keepalive is not None and protocol is not None:
                     self._connector.idle_limit[protocol] = keepalive - KEEPALIVE_MARGIN
-                body = await read_capped(response.content.iter_chunked(65536), self._max_size)
+                length = response.content_length
+                if length is not None and length <= self._max_size:
+                    body = await response.read()  # one read for the small JSON answers
+                else:
+                    body = await read_capped(response.content.iter_chunked(65536), self._max_size)
                 encoding = response.headers.get("Content-Encoding")
                 body = decompressed(body, encoding, self._max_size)
                 return response.status, body, response.headers

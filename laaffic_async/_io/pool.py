@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import select
 import ssl
 import time
 from collections import deque
@@ -51,61 +50,17 @@ import anyio
 import httpcore
 import httpx
 
+from .._core.http1 import AnswerReader, encode_request
 from ..errors import RequestValidationError
-from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed, read_capped
+from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed
 from .failures import described
+from .http1 import exchange_on, network_backend, raise_mapped, readable
 from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout, leftover
 from .tls import Verify, ssl_context
 
 __all__ = ["PoolStats", "PooledTransport"]
 
-# httpx's own table (httpx/_transports/default.py), applied the same way: the most specific
-# match wins, the message is kept and the httpcore exception chained.
-_EXC_MAP: dict[type[Exception], type[httpx.HTTPError]] = {
-    httpcore.TimeoutException: httpx.TimeoutException,
-    httpcore.ConnectTimeout: httpx.ConnectTimeout,
-    httpcore.ReadTimeout: httpx.ReadTimeout,
-    httpcore.WriteTimeout: httpx.WriteTimeout,
-    httpcore.PoolTimeout: httpx.PoolTimeout,
-    httpcore.NetworkError: httpx.NetworkError,
-    httpcore.ConnectError: httpx.ConnectError,
-    httpcore.ReadError: httpx.ReadError,
-    httpcore.WriteError: httpx.WriteError,
-    httpcore.ProxyError: httpx.ProxyError,
-    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
-    httpcore.ProtocolError: httpx.ProtocolError,
-    httpcore.LocalProtocolError: httpx.LocalProtocolError,
-    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
-}
-
 _Conn = httpcore.AsyncHTTP11Connection
-
-
-def _raise_mapped(exc: Exception) -> None:
-    """Raise ``exc``'s httpx counterpart (chained), if it has one; else return."""
-    target: type[httpx.HTTPError] | None = None
-    for source, candidate in _EXC_MAP.items():
-        if isinstance(exc, source) and (target is None or issubclass(candidate, target)):
-            target = candidate
-    if target is not None:
-        raise target(described(exc)) from exc
-
-
-def _readable(sock: Any) -> bool:
-    """An idle HTTP/1.1 socket with something to read can only be at EOF (or garbage)."""
-    if isinstance(sock, httpcore.AsyncNetworkStream):  # no socket: the stream knows
-        return bool(sock.get_extra_info("is_readable"))
-    try:
-        fd = sock.fileno()
-    except (AttributeError, OSError):
-        return True
-    if fd < 0:
-        return True
-    if not hasattr(select, "poll"):  # Windows
-        return bool(select.select([fd], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class _ClosableStream(Protocol):
@@ -133,13 +88,15 @@ class _Waiter:
 class _Pool:
     """One origin. ``count`` = connections open, opening, or promised to a waiter."""
 
-    __slots__ = ("count", "idle", "live", "waiters")
+    __slots__ = ("count", "idle", "live", "streams", "waiters")
 
     def __init__(self) -> None:
         self.count = 0
         self.idle: deque[tuple[float, _Conn, Any]] = deque()  # (expires at, conn, raw socket)
         self.waiters: deque[_Waiter] = deque()
         self.live: dict[_Conn, Any] = {}  # every open connection -> its raw socket
+        # every open connection -> its network stream (what exchange() talks on directly)
+        self.streams: dict[_Conn, httpcore.AsyncNetworkStream] = {}
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -224,72 +181,74 @@ class PooledTransport(httpx.AsyncBaseTransport):
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """One small request without httpx's client layer: ``(status, body, headers)``.
 
-        What ``AsyncClient`` sends its API calls through by default: httpx's client layer (URL,
-        header, request and response models) costs about 0.13 ms per request, a quarter of a
-        whole request here (``benchmarks/bench_dial.py``). The URL is still parsed by httpx
-        (cached), errors are the httpx exceptions :meth:`handle_async_request` raises, the
+        What ``AsyncClient`` sends its API calls through by default. httpx's client layer
+        (URL, header, request and response models) cost about 0.13 ms per request, and
+        httpcore's HTTP/1.1 connection with h11 most of what was left
+        (``benchmarks/bench_dial.py``), so the request is written in one piece by
+        :func:`~laaffic_async._core.http1.encode_request` and the answer read by
+        :class:`~laaffic_async._core.http1.AnswerReader` on the pooled connection's stream
+        (:func:`~laaffic_async._io.http1.exchange_on`). The URL is still parsed by httpx
+        (cached); errors are the httpx exceptions :meth:`handle_async_request` raises; the
         body is read whole (the API answers small JSON) and gzip/deflate undone. Answer
-        header names come back lower-cased. ``timeout["total"]``, when set, bounds sending
-        the request and reading the whole answer once a connection is in hand.
+        header names come back lower-cased. ``timeout["total"]`` (else ``"read"``) bounds
+        sending the request and reading the whole answer once a connection is in hand.
         """
         scheme, host, port, path, host_header = _parsed(url)
         if params:
             path += (b"&" if b"?" in path else b"?") + urlencode(params).encode("ascii")
         raw_headers = [(b"Host", host_header), (b"Accept-Encoding", ACCEPT_ENCODING.encode())]
         raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        if content is not None:
-            raw_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
-        core_request = httpcore.Request(
-            method=method,
-            url=httpcore.URL(scheme=scheme, host=host, port=port, target=path),
-            headers=raw_headers,
-            content=content,
-            extensions={"timeout": timeout},
-        )
-        total = timeout.get("total")
-        # One scope for the attempt; _send starts its deadline once a connection is in hand.
+        try:
+            message = encode_request(method, path, raw_headers, content)
+        except ValueError as exc:  # what h11 raises as LocalProtocolError
+            raise httpx.LocalProtocolError(str(exc)) from exc
+        origin = httpcore.Origin(scheme, host, port or (443 if scheme == b"https" else 80))
+        pool = self._pool(origin)
+        # Without a "total", the read timeout bounds the whole exchange (small answers).
+        total = timeout.get("total", timeout.get("read"))
+        reader = AnswerReader(method, limit=self._max_size)
+        conn = await self._acquire(pool, timeout)
+        # One scope for the attempt, its deadline started once a connection is in hand.
         with anyio.CancelScope() as scope:
-            stream, response = await self._send(core_request, timeout, scope, total)
             try:
-                body = await read_capped(stream, self._max_size)
-            finally:
-                await stream.aclose()
-        if scope.cancelled_caught:
+                if conn is None:
+                    conn = await self._connect(pool, origin, None, timeout)
+                if total is not None:
+                    scope.deadline = anyio.current_time() + total
+                await exchange_on(pool.streams[conn], message, reader)
+            except BaseException as exc:
+                await self._discard(pool, conn)  # an unfinished exchange: never reused
+                if isinstance(exc, Exception):
+                    raise_mapped(exc)  # connecting: httpcore's exceptions
+                raise
+        if scope.cancelled_caught or conn is None:
             raise httpx.ReadTimeout(f"no complete answer within {total} s")
-        answer = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
-        body = decompressed(body, answer.get("content-encoding"), self._max_size)
-        return response.status, body, answer
+        answer = reader.headers
+        alive = answer.get("keep-alive")
+        keepalive = keepalive_timeout([(b"keep-alive", alive.encode("latin-1"))]) if alive else None
+        await self._release(pool, conn, keepalive, reusable=reader.reusable)
+        body = decompressed(reader.body, answer.get("content-encoding"), self._max_size)
+        return reader.status, body, answer
 
     async def _send(
-        self,
-        request: httpcore.Request,
-        timeouts: Mapping[str, float | None],
-        scope: anyio.CancelScope | None = None,
-        total: float | None = None,
+        self, request: httpcore.Request, timeouts: Mapping[str, float | None]
     ) -> tuple[_ResponseStream, httpcore.Response]:
-        """Send on a pooled connection; ``scope`` gets a deadline ``total`` s after connecting."""
+        """Send on a pooled connection through httpcore (a streamed answer)."""
         url = request.url
         scheme = url.scheme
-        if scheme not in (b"http", b"https"):
-            raise httpx.UnsupportedProtocol(
-                f"Request URL has an unsupported protocol '{scheme.decode()}://'."
-            )
-        key = (scheme, url.host, url.port or (443 if scheme == b"https" else 80))
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = _Pool()
+        origin = httpcore.Origin(scheme, url.host, url.port or (443 if scheme == b"https" else 80))
+        pool = self._pool(origin)
         conn = await self._acquire(pool, timeouts)
         try:
             if conn is None:
-                conn = await self._connect(pool, request, timeouts)
-            if scope is not None and total is not None:
-                scope.deadline = anyio.current_time() + total
+                sni = request.extensions.get("sni_hostname")
+                conn = await self._connect(pool, origin, sni, timeouts)
             response = await conn.handle_async_request(request)
         except BaseException as exc:
             # httpcore has already closed a connection whose exchange did not finish.
             await self._discard(pool, conn)
             if isinstance(exc, Exception):
-                _raise_mapped(exc)
+                raise_mapped(exc)
             raise
         stream = _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream))
         stream.keepalive = keepalive_timeout(response.headers)
@@ -302,7 +261,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         idle = pool.idle
         while idle:
             expires, conn, sock = idle.pop()
-            if expires < time.monotonic() or _readable(sock):
+            if expires < time.monotonic() or readable(sock):
                 await self._discard(pool, conn, regrant=False)
                 continue
             return conn
@@ -334,7 +293,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if waiter.conn is None:
             return None  # the slot of a connection that was closed is ours
         conn, sock = waiter.conn
-        if _readable(sock):
+        if readable(sock):
             await self._discard(pool, conn, regrant=False)
             pool.count += 1
             return None
@@ -345,17 +304,31 @@ class PooledTransport(httpx.AsyncBaseTransport):
             self._ssl = ssl_context(self._verify)
         return self._ssl
 
+    def _pool(self, origin: httpcore.Origin) -> _Pool:
+        if origin.scheme not in (b"http", b"https"):
+            raise httpx.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{origin.scheme.decode()}://'."
+            )
+        key = (origin.scheme, origin.host, origin.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool()
+        return pool
+
     async def _connect(
-        self, pool: _Pool, request: httpcore.Request, timeouts: Mapping[str, float | None]
+        self,
+        pool: _Pool,
+        origin: httpcore.Origin,
+        sni: str | None,
+        timeouts: Mapping[str, float | None],
     ) -> _Conn:
         timeout = timeouts.get("connect")
-        origin = request.url.origin
         host = origin.host.decode("ascii")
-        network = self._network or _network_backend()
+        network = self._network or network_backend()
         stream = await network.connect_tcp(host, origin.port, timeout=timeout)
         try:
             if origin.scheme == b"https":
-                sni = request.extensions.get("sni_hostname") or host
+                sni = sni or host
                 try:
                     stream = await stream.start_tls(
                         self._ssl_context(), server_hostname=sni, timeout=timeout
@@ -370,14 +343,27 @@ class PooledTransport(httpx.AsyncBaseTransport):
             raise
         conn = _Conn(origin=origin, stream=stream)
         pool.live[conn] = stream.get_extra_info("socket") or stream
+        pool.streams[conn] = stream
         return conn
 
-    async def _release(self, pool: _Pool, conn: _Conn, keepalive: float | None = None) -> None:
-        """Give a connection whose response was closed to a waiter or back to the pool."""
+    async def _release(
+        self,
+        pool: _Pool,
+        conn: _Conn,
+        keepalive: float | None = None,
+        reusable: bool | None = None,
+    ) -> None:
+        """Give a connection whose response was closed to a waiter or back to the pool.
+
+        ``reusable``: what :meth:`exchange`'s own reader says of the connection (None: the
+        connection's httpcore state decides, after a streamed answer).
+        """
         expiry = self._expiry
         if keepalive is not None:
             expiry = min(expiry, keepalive - KEEPALIVE_MARGIN)
-        if self._closed or not conn.is_idle() or conn not in pool.live or leftover(conn):
+        if reusable is None:
+            reusable = conn.is_idle() and not leftover(conn)
+        if self._closed or not reusable or conn.is_closed() or conn not in pool.live:
             await self._discard(pool, conn)
             return
         if expiry <= 0:
@@ -408,6 +394,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             pool.count -= 1
         if conn is not None:
             pool.live.pop(conn, None)
+            pool.streams.pop(conn, None)
             if not conn.is_closed():
                 with anyio.CancelScope(shield=True):
                     await conn.aclose()
@@ -444,7 +431,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             async for chunk in self._stream:
                 yield chunk
         except Exception as exc:
-            _raise_mapped(exc)
+            raise_mapped(exc)
             raise
 
     async def aclose(self) -> None:
@@ -466,16 +453,3 @@ def _parsed(url: str) -> tuple[bytes, bytes, int | None, bytes, bytes]:
     parsed = httpx.URL(url)
     host_header = parsed.netloc  # host[:port], the port only when not the scheme's default
     return parsed.raw_scheme, parsed.raw_host, parsed.port, parsed.raw_path, host_header
-
-
-def _network_backend() -> httpcore.AsyncNetworkBackend:
-    """httpcore's trio backend on trio, its anyio backend on asyncio."""
-    try:
-        import sniffio
-    except ImportError:  # pragma: no cover - sniffio is a declared dependency
-        return httpcore.AnyIOBackend()
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:  # pragma: no cover
-        library = "asyncio"
-    return httpcore.TrioBackend() if library == "trio" else httpcore.AnyIOBackend()
