@@ -24,13 +24,10 @@ more agents), so a lost answer raises
 
 from __future__ import annotations
 
-import io
 import logging
-import os
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
@@ -57,8 +54,8 @@ from ._core.answers import (
     read_uploaded,
 )
 from ._core.requests import ApiRequest
+from ._numberfile import NumberFile, check_number_file, upload_request
 from ._paging.liststream import ListStream
-from .errors import RequestValidationError
 
 if TYPE_CHECKING:
     from ._io.caller import Caller
@@ -67,62 +64,10 @@ __all__ = ["CallCenter"]
 
 log = logging.getLogger("laaffic_async")
 
-#: What :meth:`CallCenter.upload_numbers` accepts as ``file``.
-NumberFile = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
-# Bytes read from a number list at a time (a multiple of 3, so base64 pieces join cleanly).
-_READ_CHUNK = 3 * 256 * 1024
-
 
 def _not_resent(request: ApiRequest, subject: object) -> ApiRequest:
     # ``dials`` is the client's "never re-send once the body may have left" switch.
     return attrs.evolve(request, dials=True, subject=subject)
-
-
-def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(_READ_CHUNK):
-        if not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise RequestValidationError("file", "must be opened in binary mode ('rb')", chunk)
-        yield chunk
-
-
-def _remaining(handle: IO[bytes]) -> int | None:
-    """Bytes left in a seekable file object (a size hint for the body), else None."""
-    try:
-        if not handle.seekable():
-            return None
-        here = handle.tell()
-        end = handle.seek(0, io.SEEK_END)
-        handle.seek(here)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return max(0, end - here)
-
-
-def _name_of(file: object, file_name: str | None) -> str:
-    if file_name is not None:
-        return build.check_file_name(file_name)
-    if isinstance(file, (str, os.PathLike)):
-        return build.check_file_name(Path(file).name)
-    name = getattr(file, "name", None)
-    if isinstance(name, str) and name:
-        return build.check_file_name(Path(name).name)
-    raise RequestValidationError(
-        "fileName", "is required when file is bytes or an unnamed file object", None
-    )
-
-
-def _upload_request(file: NumberFile, name: str) -> ApiRequest:
-    """Read ``file`` and build the upload body (runs in a worker thread)."""
-    if isinstance(file, (bytes, bytearray, memoryview)):
-        view = memoryview(file).cast("B")
-        chunks = (view[at : at + _READ_CHUNK] for at in range(0, len(view), _READ_CHUNK))
-        return build.upload_request(name, chunks, len(view))
-    if isinstance(file, (str, os.PathLike)):
-        with open(file, "rb") as handle:
-            return build.upload_request(
-                name, _file_chunks(handle), os.fstat(handle.fileno()).st_size
-            )
-    return build.upload_request(name, _file_chunks(file), _remaining(file))
 
 
 def _numeric(value: str | None) -> int:
@@ -218,14 +163,8 @@ class CallCenter:
         :class:`~laaffic_async.errors.TooManyRowsError` (-40, more than
         100,000 rows) when the platform refuses the list.
         """
-        if not isinstance(file, (str, os.PathLike, bytes, bytearray, memoryview)) and not callable(
-            getattr(file, "read", None)
-        ):
-            raise RequestValidationError(
-                "file", "must be a path, bytes or a binary file object", type(file).__name__
-            )
-        name = _name_of(file, file_name)
-        request = await anyio.to_thread.run_sync(_upload_request, file, name)
+        name = check_number_file(file, file_name)
+        request = await anyio.to_thread.run_sync(upload_request, file, name)
         return read_uploaded(request.endpoint, await self._caller.request(request))
 
     async def submit_task(

@@ -25,7 +25,9 @@ def public_docstrings(module: ModuleType) -> list[tuple[str, str]]:
         obj = getattr(module, name)
         found.append((name, inspect.getdoc(obj) or ""))
         if isinstance(obj, type):
-            for attr, member in vars(obj).items():
+            # The package's own bases too: AsyncClient inherits part of its methods.
+            own = [k for k in obj.__mro__ if k.__module__.startswith("laaffic_async")]
+            for attr, member in {a: m for k in reversed(own) for a, m in vars(k).items()}.items():
                 if not attr.startswith("_") and (callable(member) or isinstance(member, property)):
                     found.append((f"{name}.{attr}", inspect.getdoc(member) or ""))
     return found

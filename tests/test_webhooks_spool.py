@@ -68,6 +68,28 @@ async def test_a_stopped_receiver_hands_unfinished_events_to_the_next_one(tmp_pa
     assert pending_keys(spool) == set()
 
 
+async def test_stopping_cuts_a_retry_wait_short_and_leaves_the_event_to_the_next_one(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "pushes.sqlite3"
+    failing = Collector(fail_first=1)
+    # The retry is an hour away and running handlers get a minute: stop must wait for neither.
+    slow = {"retry_base_delay": HOUR, "retry_max_delay": HOUR, "shutdown_grace": 60.0}
+    app = PushReceiver(failing, spool=spool, **slow)  # type: ignore[arg-type]
+    with anyio.fail_after(10):
+        async with app:
+            assert await post_json(app, voice_report(1)) == 200
+            await eventually(lambda: app.stats().retried == 1)
+    assert failing.calls[key(1)] == 1
+    assert failing.keys == []
+    assert pending_keys(spool) == {key(1)}
+
+    second = Collector()
+    async with PushReceiver(second, spool=spool, **FAST):  # type: ignore[arg-type]
+        await second.wait_for(1)
+    assert second.keys == [key(1)]
+
+
 def test_a_killed_receiver_loses_no_acknowledged_push(tmp_path: Path) -> None:
     """SIGKILL a uvicorn process right after its 200s; a new receiver delivers them all.
 

@@ -65,8 +65,8 @@ chunks before the failed one are delivered.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import AsyncGenerator, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -77,57 +77,15 @@ from .._core.paging import ChunkFill, OrderTracker, chunk_count
 from .._core.ties import GroupScanner, Part, Unresolved, describe_key, settle_group
 from ..errors import PaginationError
 from .driver import Driver
+from .pages import Chunk, Fetch, PageLike, Resolve
 
 __all__ = ["Chunk", "Fetch", "PageLike", "Resolve", "walk_pages"]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-
-class PageLike(Protocol[T_co]):
-    """What a ``fetch`` returns: the list's current ``total`` and one page of ``records``."""
-
-    @property
-    def total(self) -> int:
-        """How many items the list holds at the moment of this answer."""
-        ...
-
-    @property
-    def records(self) -> Sequence[T_co]:
-        """The items of the page asked for, in the server's order."""
-        ...
-
-
-#: ``fetch(current, size)``: page ``current`` (1-based) of ``size`` items.
-Fetch = Callable[[int, int], Awaitable[PageLike[T]]]
-#: ``resolve(source, key, seen)``: every item of list ``source`` whose sort key is ``key``, read
-#: on its own, as ``(total the server reports, items)``; ``seen`` is what the pages held.
-Resolve = Callable[[int, Any, Sequence[T]], Awaitable[tuple[int, Sequence[T]]]]
 #: A job: chunk ``(source, index, None)``, or part ``n`` of that chunk: ``(source, index, n)``.
 _Job = tuple[int, int, int | None]
 #: Reads of one group before a count that keeps changing is an error.
 _GROUP_READS = 3
-
-
-@attrs.frozen
-class Chunk(Generic[T]):
-    """One delivered chunk: what page ``number`` of list ``source`` held when first seen.
-
-    ``total`` is the list's size at its first page (the items this walk
-    delivers), ``count`` its number of chunks (at least one: an empty list
-    yields one empty chunk, so every list is seen).
-    """
-
-    source: int
-    number: int
-    count: int
-    total: int
-    records: list[T]
-
-    @property
-    def last(self) -> bool:
-        """True for the list's final chunk."""
-        return self.number == self.count
 
 
 @attrs.define

@@ -14,6 +14,7 @@ Everything here lives in one event loop and one receiver session.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import deque
@@ -27,6 +28,7 @@ from .._core.pushes import ParsedPush
 from .._core.retry import RetryPolicy, backoff_delay
 from .._io.instrument import NOOP, Instrumentation
 from ..events import PushEvent
+from .attempts import retry_loop
 from .spool import PRUNE_INTERVAL, Spool
 
 __all__ = ["Counters", "Dispatcher", "PushStats"]
@@ -231,43 +233,43 @@ class Dispatcher:
 
     async def _deliver(self, push: ParsedPush, inline: bool) -> None:
         try:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    async with self._limiter:
-                        kind = type(push.event).__name__
-                        with self.instrumentation.push_handling(kind, attempt):
-                            await self.handler(push.event)
-                except Exception:
-                    self.counters.retried += 1
-                    if inline and attempt >= self.inline_attempts:
-                        log.exception(
-                            "push handler failed for %s (attempt %d); kept in the spool for "
-                            "the next push or restart",
-                            push.key,
-                            attempt,
-                        )
-                        self._parked.append(push)  # stays held: only a host re-queues it
-                        return
-                    delay = backoff_delay(self.retry, attempt, self._rng.random())
-                    log.exception(
-                        "push handler failed for %s (attempt %d); retrying in %.1f s",
-                        push.key,
-                        attempt,
-                        delay,
-                    )
-                    with anyio.move_on_after(delay):
-                        await self._stop.wait()
-                    if self._stop.is_set():
-                        return  # still pending in the spool: released at stop
-                    continue
-                self.counters.handled += 1
-                await self._mark_done(push)
-                return
+            await retry_loop(functools.partial(self._attempt, push, inline), stop=self._stop)
         finally:
             self._active -= 1
             self._wake.set()
+
+    async def _attempt(self, push: ParsedPush, inline: bool, attempt: int) -> float | None:
+        """One handler call; the backoff before the next, or None once handled or parked.
+
+        An event whose wait is cut short by stop stays pending in the spool: released at stop.
+        """
+        try:
+            async with self._limiter:
+                kind = type(push.event).__name__
+                with self.instrumentation.push_handling(kind, attempt):
+                    await self.handler(push.event)
+        except Exception:
+            self.counters.retried += 1
+            if inline and attempt >= self.inline_attempts:
+                log.exception(
+                    "push handler failed for %s (attempt %d); kept in the spool for "
+                    "the next push or restart",
+                    push.key,
+                    attempt,
+                )
+                self._parked.append(push)  # stays held: only a host re-queues it
+                return None
+            delay = backoff_delay(self.retry, attempt, self._rng.random())
+            log.exception(
+                "push handler failed for %s (attempt %d); retrying in %.1f s",
+                push.key,
+                attempt,
+                delay,
+            )
+            return delay
+        self.counters.handled += 1
+        await self._mark_done(push)
+        return None
 
     async def _mark_done(self, push: ParsedPush) -> None:
         try:

@@ -49,26 +49,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, Self
 
 import anyio
-import attrs
 from anyio.abc import TaskGroup
 
 from .._core.push_guard import PushGuard, parse_networks
-from .._core.pushes import ParsedPush, PushFormatError, parse_push
 from .._core.retry import RetryPolicy
 from .._io import instrument
 from ..errors import RequestValidationError
 from ..events import AgentRinging, CallCenterRecord, PushEvent, UnknownPush, VoiceReport
-from .asgi import (
-    Disconnected,
-    Receive,
-    Responder,
-    Scope,
-    Send,
-    header_map,
-    read_body,
-    serve_lifespan,
-)
+from .asgi import Receive, Scope, Send, serve_lifespan
 from .delivery import Counters, Dispatcher, Handler, PushStats
+from .intake import Intake, Session, Unavailable
 from .memory import MemoryStore
 from .spool import LocalSpool, Spool
 from .sqlite import SqliteStore
@@ -92,19 +82,6 @@ log = logging.getLogger("laaffic_async.webhooks")
 
 #: The platform retries call-center records every 30 minutes, 3 times: 1.5 hours.
 MIN_DEDUPE_WINDOW = timedelta(hours=2)
-_ACK = b'{"status":"0","reason":"success"}'
-
-
-class _Unavailable(Exception):
-    """The receiver cannot take pushes now: answer 503 so the platform retries."""
-
-
-@attrs.define
-class _Session:
-    spool: Spool
-    dispatcher: Dispatcher
-    background: bool
-    closing: bool = False
 
 
 class PushReceiver:
@@ -193,19 +170,22 @@ class PushReceiver:
         elif spool is not None:
             self._spool = spool
         self._fsync = fsync
-        self._guard = PushGuard(
-            path_token=path_token,
-            allowed_networks=None if allowed_ips is None else parse_networks(allowed_ips),
-            trusted_proxy_header=trusted_proxy_header,
-            max_body=max_body,
-        )
         self._concurrency = concurrency
         self._retry = RetryPolicy(base_delay=retry_base_delay, max_delay=retry_max_delay)
         self._grace = shutdown_grace
         self._clock = clock
         self._counters = Counters()
         self._instrument = instrument.build(tracer_provider, meter_provider, enabled=telemetry)
-        self._session: _Session | None = None
+        guard = PushGuard(
+            path_token=path_token,
+            allowed_networks=None if allowed_ips is None else parse_networks(allowed_ips),
+            trusted_proxy_header=trusted_proxy_header,
+            max_body=max_body,
+        )
+        self._intake = Intake(
+            guard, self._counters, self._instrument, clock, session=self._request_session
+        )
+        self._session: Session | None = None
         self._open_lock: anyio.Lock | None = None
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -238,7 +218,7 @@ class PushReceiver:
         store = SqliteStore(self._spool_path, window=self._window, fsync=self._fsync)
         return LocalSpool(store, self._clock)
 
-    async def _open_session(self, *, background: bool) -> _Session:
+    async def _open_session(self, *, background: bool) -> Session:
         spool = self._new_spool()
         # A fresh name per session: a restarted process must not pass for its dead self.
         worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -262,7 +242,7 @@ class PushReceiver:
                 raise
             dispatcher.intake(claimed.fresh)
             dispatcher.intake(claimed.taken, taken=True)
-        return _Session(spool, dispatcher, background)
+        return Session(spool, dispatcher, background)
 
     async def __aenter__(self) -> Self:
         """Start: open the spool, run pending events, handle pushes in the background."""
@@ -286,13 +266,13 @@ class PushReceiver:
         self._stack = stack
         return self
 
-    def _stop_serving(self, session: _Session, tg: TaskGroup) -> None:
+    def _stop_serving(self, session: Session, tg: TaskGroup) -> None:
         # New pushes get 503 from here on; running handlers get shutdown_grace to finish.
         session.closing = True
         session.dispatcher.stop()
         tg.cancel_scope.deadline = anyio.current_time() + self._grace
 
-    async def _close_session(self, session: _Session) -> None:
+    async def _close_session(self, session: Session) -> None:
         await session.dispatcher.settle()
         # Not under a cancel scope of ours: a spool may have entered one (a Redis client's).
         await session.spool.close()
@@ -332,7 +312,7 @@ class PushReceiver:
         """The ASGI entry point: http pushes and the lifespan protocol."""
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self._intake(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
@@ -345,81 +325,18 @@ class PushReceiver:
     async def _stop(self) -> None:
         await self.__aexit__(None, None, None)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        respond = Responder(send)
-        try:
-            session = await self._accept(scope, receive, respond)
-            if session is not None and not session.background and not session.dispatcher.hosted:
-                await session.dispatcher.serve(until_idle=True)
-        except Disconnected:
-            return
-        except Exception:
-            log.exception("push receiver failed on a request")
-            if not respond.started:
-                with contextlib.suppress(Exception):
-                    await respond(500)
-
-    async def _accept(self, scope: Scope, receive: Receive, respond: Responder) -> _Session | None:
-        """Check, read, parse and record one push; answer it; return its session if recorded."""
-        client = scope.get("client")
-        refusal = self._guard.check(
-            method=scope["method"],
-            path=scope["path"],
-            root_path=scope.get("root_path", ""),
-            client_host=client[0] if client else None,
-            headers=header_map(scope),
-        )
-        body = None if refusal is not None else await read_body(receive, self._guard.max_body)
-        if refusal is not None or body is None:
-            self._counters.rejected += 1
-            self._instrument.push_rejected(refusal or 413)
-            await respond(refusal or 413, allow=refusal == 405)
-            return None
-        try:
-            pushes = parse_push(body)
-        except PushFormatError as exc:
-            self._counters.rejected += 1
-            self._instrument.push_rejected(400)
-            await respond(400, str(exc).encode("utf-8", "replace")[:200])
-            return None
-        try:
-            session = await self._request_session()
-            new: list[ParsedPush] = []
-            if pushes:
-                new = await session.spool.admit(pushes, self._clock())
-        except _Unavailable as exc:
-            await respond(503, str(exc).encode())
-            return None
-        except Exception:
-            log.exception("could not record a push; answering 503 so the platform retries")
-            await respond(503, b"spool unavailable")
-            return None
-        self._counters.received += len(new)
-        self._counters.duplicates += len(pushes) - len(new)
-        self._instrument.pushes_received(
-            [type(push.event).__name__ for push in new], len(pushes) - len(new)
-        )
-        if session.spool.owns_admitted:
-            session.dispatcher.intake(new)
-        try:
-            await respond(200, _ACK)
-        except Exception:
-            # The sender is gone; the push is recorded all the same (its retry is a duplicate).
-            log.debug("could not answer a recorded push", exc_info=True)
-        return session
-
-    async def _request_session(self) -> _Session:
+    async def _request_session(self) -> Session:
         session = self._session
         if session is not None:
             if session.closing:
-                raise _Unavailable("shutting down")
+                raise Unavailable("shutting down")
             return session
         if self._open_lock is None:
             self._open_lock = anyio.Lock()
         if self._spool is not None:
             # A shared spool (Redis) is a connection opened and closed by one task.
             log.error("a PushReceiver on %r must be started before it gets pushes", self._spool)
-            raise _Unavailable("receiver not started")
+            raise Unavailable("receiver not started")
         async with self._open_lock:
             if self._session is None:
                 log.warning(

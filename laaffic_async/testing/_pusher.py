@@ -34,6 +34,7 @@ import anyio
 import attrs
 import httpx
 
+from .._push.attempts import retry_loop
 from ._app import Sandbox
 from ._push_bodies import agent_ringing, call_center_record, voice_report
 from ._state import SandboxState
@@ -226,18 +227,22 @@ class Pusher:
 
     async def _deliver(self, http: httpx.AsyncClient, job: PushJob) -> None:
         delay = self.retry_delay if self.retry_delay is not None else RETRY_DELAYS[job.kind]
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await anyio.sleep(delay)
+
+        async def attempt(number: int) -> float | None:
             self.sent += 1
             try:
                 response = await http.post(self.url, content=job.body, headers=PUSH_HEADERS)
             except httpx.HTTPError:
                 self.statuses[None] += 1
-                continue
-            self.statuses[response.status_code] += 1
-            # "any HTTP 200 counts as received"
-            if response.status_code == 200:
-                self.delivered += 1
-                return
-        self.failed.append(job)
+            else:
+                self.statuses[response.status_code] += 1
+                # "any HTTP 200 counts as received"
+                if response.status_code == 200:
+                    self.delivered += 1
+                    return None
+            if number > self.retries:
+                self.failed.append(job)
+                return None
+            return delay
+
+        await retry_loop(attempt)
