@@ -13,11 +13,18 @@ from ..errors import HttpStatusError, ResponseFormatError, error_class
 
 __all__ = ["decode", "parse_json"]
 
+_DECODER = json.JSONDecoder()
+
 
 def parse_json(endpoint: str, body: bytes) -> Any:
     """Parse a JSON body or raise :class:`ResponseFormatError`."""
     try:
-        return json.loads(body)
+        # UTF-8, as the API sends it, decoded here: json.loads(bytes) would first guess.
+        return _DECODER.decode(body.decode())
+    except ValueError:  # UnicodeDecodeError included
+        pass
+    try:
+        return json.loads(body)  # a BOM, UTF-16 or UTF-32: json's own detection decides
     except (ValueError, UnicodeDecodeError):
         snippet = body[:120].decode("utf-8", "replace")
         raise ResponseFormatError(f"answer is not JSON: {snippet!r}", endpoint=endpoint) from None

@@ -40,6 +40,7 @@ __all__ = [
 MAX_HEAD = 16 * 1024
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NAMES = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 
@@ -64,15 +65,34 @@ def encode_request(
     Header names and values are checked as h11 checks them; a value with CR, LF or NUL would
     split the request, so it raises :class:`ValueError` naming the header.
     """
+    names = []
     lines = [method.encode("ascii") + b" " + target + b" HTTP/1.1"]
     for name, value in headers:
-        if not _NAME.fullmatch(name) or _BAD_VALUE.search(value):
-            raise ValueError(f"header {name!r}: not a valid HTTP header name and value")
+        names.append(name)
         lines.append(name + b": " + value)
     if body is not None:
         lines.append(b"Content-Length: " + str(len(body)).encode("ascii"))
-    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    head = b"\r\n".join(lines)
+    # One pass over the whole head instead of two expressions per header: a CR, LF or NUL
+    # anywhere but between lines would split the request; names are tokens.
+    breaks = len(lines) - 1
+    if (
+        head.count(b"\n") != breaks
+        or head.count(b"\r") != breaks
+        or b"\x00" in head
+        or not all(names)
+        or not _NAMES.fullmatch(b"".join(names))
+    ):
+        _refuse(names, [value for _, value in headers])
+    head += b"\r\n\r\n"
     return head + body if body else head
+
+
+def _refuse(names: list[bytes], values: list[bytes]) -> None:
+    for name, value in zip(names, values, strict=True):
+        if not _NAME.fullmatch(name) or _BAD_VALUE.search(value):
+            raise ValueError(f"header {name!r}: not a valid HTTP header name and value")
+    raise ValueError("the request line holds CR, LF or NUL")
 
 
 class AnswerReader:
@@ -266,16 +286,19 @@ def _parse_head(head: bytes) -> tuple[bytes, int, dict[str, str]]:
     match = _STATUS.fullmatch(lines[0])
     if match is None:
         raise BadAnswer(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+    if (
+        b"\x00" in head
+        or head.count(b"\n") != len(lines) - 1
+        or head.count(b"\r") != len(lines) - 1
+    ):
+        raise BadAnswer("bad header value: NUL, or CR or LF alone")
     fields: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon or not _NAME.fullmatch(name):
             raise BadAnswer(f"bad header line {line[:60]!r}")
-        value = value.strip(b" \t")
-        if b"\x00" in value or b"\r" in value or b"\n" in value:
-            raise BadAnswer(f"bad header value for {name!r}")
         key = name.decode("ascii").lower()
-        text = value.decode("latin-1")
+        text = value.strip(b" \t").decode("latin-1")
         fields[key] = f"{fields[key]}, {text}" if key in fields else text
     return match.group(1), int(match.group(2)), fields
 

@@ -6,6 +6,7 @@ signed fresh by the shell for every attempt (:mod:`.signing`).
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Any
@@ -60,9 +61,13 @@ class ApiRequest:
         return self.template if self.template is not None else self.endpoint
 
 
+# One encoder: json.dumps() with any option builds a new JSONEncoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_json(data: Any) -> bytes:
     """Compact UTF-8 JSON, as the vendor's samples send it."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def resolve_call(call: Call, default_app_id: str | None) -> Call:
@@ -77,7 +82,13 @@ def resolve_call(call: Call, default_app_id: str | None) -> Call:
         raise RequestValidationError(
             "appId", "is required: pass app_id= to the call or the client, or set LAAFFIC_APP_ID"
         )
-    return _with_app_id(call, v.required_text("appId", default_app_id))
+    return _with_app_id(call, _valid_app_id(default_app_id))
+
+
+@functools.lru_cache(maxsize=16)
+def _valid_app_id(app_id: str) -> str:
+    """The client's default appId, checked once (a refused one raises, and is not cached)."""
+    return v.required_text("appId", app_id)
 
 
 def _with_app_id(call: Call, app_id: str) -> Call:

@@ -37,6 +37,8 @@ def concurrency(field: str, value: object, high: int = CONCURRENCY_MAX) -> int:
 
 def _valid_unicode(field: str, value: str) -> str:
     """Refuse lone surrogates: they pass ``str`` checks, then fail to encode on the wire."""
+    if value.isascii():  # the common case, and no surrogate can be ASCII
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -66,12 +68,10 @@ def credential(field: str, value: object) -> str:
 def digits(field: str, value: object, bounds: tuple[int, int]) -> str:
     """Return ``value`` if it is a string of ``bounds`` ASCII digits."""
     low, high = bounds
+    if isinstance(value, str) and low <= len(value) <= high and value.isascii() and value.isdigit():
+        return value
     rule = f"must be a string of {low}-{high} digits (country code + number, no '+' or spaces)"
-    if not isinstance(value, str):
-        raise RequestValidationError(field, rule, value)
-    if not (low <= len(value) <= high) or not value.isascii() or not value.isdigit():
-        raise RequestValidationError(field, rule, value)
-    return value
+    raise RequestValidationError(field, rule, value)
 
 
 def optional_digits(field: str, value: object, bounds: tuple[int, int]) -> str | None:

@@ -63,6 +63,10 @@ _ERROR_BODY_LIMIT = 4096
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
 class _ClockSkew(Exception):
     """-16 with a usable ``Date``: the caller re-signs once with the server's time."""
 
@@ -194,7 +198,7 @@ class Caller:
             # Before sending: the hook injects the trace context into the headers.
             observed = self.instrumentation.attempt(method, url, route, number, headers)
             # When this attempt leaves (server clock): what reconciling an unknown one searches by.
-            sent_at = datetime.fromtimestamp(self.now(), UTC)
+            sent_at = self.now()  # a datetime only when an unknown outcome needs it
             try:
                 result = await attempt(headers, observed)
             except httpx.TransportError as exc:
@@ -208,7 +212,10 @@ class Caller:
                 if verdict is Verdict.UNKNOWN:
                     # The body may have reached the server: never a reason to dial again.
                     raise OutcomeUnknownError(
-                        message, endpoint=label, request=subject, sent_at=sent_at
+                        message,
+                        endpoint=label,
+                        request=subject,
+                        sent_at=datetime.fromtimestamp(sent_at, UTC),
                     ) from exc
                 raise TransportError(message, endpoint=label) from exc
             except _ClockSkew as skew:
@@ -224,7 +231,10 @@ class Caller:
                 observed.end(exc, _retry_reason(exc) if verdict is Verdict.RETRY else None)
                 if verdict is Verdict.UNKNOWN:
                     raise OutcomeUnknownError(
-                        str(exc), endpoint=label, request=subject, sent_at=sent_at
+                        str(exc),
+                        endpoint=label,
+                        request=subject,
+                        sent_at=datetime.fromtimestamp(sent_at, UTC),
                     ) from exc
                 if verdict is Verdict.RAISE:
                     raise

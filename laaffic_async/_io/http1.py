@@ -113,7 +113,7 @@ def _raw(stream: httpcore.AsyncNetworkStream) -> _Raw:
     """(receive, send, the exceptions that mean a broken connection) for ``stream``."""
     inner: Any = getattr(stream, "_stream", None)
     if type(stream).__module__ == "httpcore._backends.anyio" and inner is not None:
-        return inner.receive, inner.send, _ANYIO_BROKEN
+        return inner.receive, _asyncio_send(inner) or inner.send, _ANYIO_BROKEN
     if type(stream).__module__ == "httpcore._backends.trio" and inner is not None:
         import trio  # only reached on trio
 
@@ -123,6 +123,35 @@ def _raw(stream: httpcore.AsyncNetworkStream) -> _Raw:
             (trio.BrokenResourceError, trio.ClosedResourceError),
         )
     return stream.read, stream.write, ()
+
+
+def _asyncio_send(inner: Any) -> Callable[[bytes], Awaitable[None]] | None:
+    """anyio's asyncio socket stream, written to as anyio does, less one loop pass.
+
+    After writing, anyio's ``send`` yields to the event loop once (a shielded checkpoint)
+    when it had not waited: a full trip round the loop per request. The caller checks
+    for cancellation before every attempt, and nothing here yields before the write, so
+    this writes and returns, waiting only while the transport's buffer is full. None for
+    another stream (TLS, another anyio), which keeps anyio's own ``send``.
+    """
+    transport = getattr(inner, "_transport", None)
+    protocol: Any = getattr(inner, "_protocol", None)
+    write_event = getattr(protocol, "write_event", None)
+    if type(inner).__name__ != "SocketStream" or transport is None or write_event is None:
+        return None
+
+    async def send(data: bytes) -> None:
+        if not write_event.is_set():  # paused by flow control: wait for room
+            await write_event.wait()
+        if inner._closed or transport.is_closing():
+            raise anyio.ClosedResourceError
+        if protocol.exception is not None:
+            raise anyio.BrokenResourceError from protocol.exception
+        transport.write(data)
+        if not write_event.is_set():
+            await write_event.wait()
+
+    return send
 
 
 _ANYIO_BROKEN: tuple[type[BaseException], ...] = (
