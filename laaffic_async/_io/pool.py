@@ -38,12 +38,10 @@ httpx's own proxy transport.
 from __future__ import annotations
 
 import contextlib
-import functools
 import ssl
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, cast
+from collections.abc import Mapping, Sequence
+from typing import cast
 from urllib.parse import urlencode
 
 import anyio
@@ -56,47 +54,10 @@ from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed
 from .failures import described
 from .http1 import exchange_on, network_backend, raise_mapped, readable
 from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout, leftover
+from .poolparts import ClosableStream, Conn, OriginPool, PoolStats, ResponseStream, Waiter, parsed
 from .tls import Verify, ssl_context
 
 __all__ = ["PoolStats", "PooledTransport"]
-
-_Conn = httpcore.AsyncHTTP11Connection
-
-
-class _ClosableStream(Protocol):
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
-    async def aclose(self) -> None: ...
-
-
-class PoolStats(NamedTuple):
-    """One origin's pool: connections open or opening, idle ones, requests waiting."""
-
-    connections: int
-    idle: int
-    waiting: int
-
-
-class _Waiter:
-    __slots__ = ("conn", "event", "granted")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.granted = False  # set with `conn` (a connection) or alone (a slot to open one)
-        self.conn: tuple[_Conn, Any] | None = None
-
-
-class _Pool:
-    """One origin. ``count`` = connections open, opening, or promised to a waiter."""
-
-    __slots__ = ("count", "idle", "live", "streams", "waiters")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.idle: deque[tuple[float, _Conn, Any]] = deque()  # (expires at, conn, raw socket)
-        self.waiters: deque[_Waiter] = deque()
-        self.live: dict[_Conn, Any] = {}  # every open connection -> its raw socket
-        # every open connection -> its network stream (what exchange() talks on directly)
-        self.streams: dict[_Conn, httpcore.AsyncNetworkStream] = {}
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -130,7 +91,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._max_size = max_response_size
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
-        self._pools: dict[tuple[bytes, bytes, int], _Pool] = {}
+        self._pools: dict[tuple[bytes, bytes, int], OriginPool] = {}
         self._closed = False
         # None: TCP through httpcore's backend for the running event loop. The sandbox's
         # in-memory network plugs in here, so tests run this very pool.
@@ -193,7 +154,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         header names come back lower-cased. ``timeout["total"]`` (else ``"read"``) bounds
         sending the request and reading the whole answer once a connection is in hand.
         """
-        scheme, host, port, path, host_header = _parsed(url)
+        scheme, host, port, path, host_header = parsed(url)
         if params:
             path += (b"&" if b"?" in path else b"?") + urlencode(params).encode("ascii")
         raw_headers = [(b"Host", host_header), (b"Accept-Encoding", ACCEPT_ENCODING.encode())]
@@ -232,7 +193,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def _send(
         self, request: httpcore.Request, timeouts: Mapping[str, float | None]
-    ) -> tuple[_ResponseStream, httpcore.Response]:
+    ) -> tuple[ResponseStream, httpcore.Response]:
         """Send on a pooled connection through httpcore (a streamed answer)."""
         url = request.url
         scheme = url.scheme
@@ -250,11 +211,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
             if isinstance(exc, Exception):
                 raise_mapped(exc)
             raise
-        stream = _ResponseStream(self, pool, conn, cast(_ClosableStream, response.stream))
+        stream = ResponseStream(self._release, pool, conn, cast(ClosableStream, response.stream))
         stream.keepalive = keepalive_timeout(response.headers)
         return stream, response
 
-    async def _acquire(self, pool: _Pool, timeouts: Mapping[str, float | None]) -> _Conn | None:
+    async def _acquire(self, pool: OriginPool, timeouts: Mapping[str, float | None]) -> Conn | None:
         """Return an idle connection, or None after reserving a slot to open a new one."""
         if self._closed:
             raise RuntimeError("PooledTransport is closed")
@@ -268,7 +229,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if pool.count < self._max:
             pool.count += 1
             return None
-        waiter = _Waiter()
+        waiter = Waiter()
         pool.waiters.append(waiter)
         try:
             with anyio.fail_after(timeouts.get("pool")):
@@ -304,7 +265,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             self._ssl = ssl_context(self._verify)
         return self._ssl
 
-    def _pool(self, origin: httpcore.Origin) -> _Pool:
+    def _pool(self, origin: httpcore.Origin) -> OriginPool:
         if origin.scheme not in (b"http", b"https"):
             raise httpx.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{origin.scheme.decode()}://'."
@@ -312,16 +273,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
         key = (origin.scheme, origin.host, origin.port)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _Pool()
+            pool = self._pools[key] = OriginPool()
         return pool
 
     async def _connect(
         self,
-        pool: _Pool,
+        pool: OriginPool,
         origin: httpcore.Origin,
         sni: str | None,
         timeouts: Mapping[str, float | None],
-    ) -> _Conn:
+    ) -> Conn:
         timeout = timeouts.get("connect")
         host = origin.host.decode("ascii")
         network = self._network or network_backend()
@@ -341,15 +302,15 @@ class PooledTransport(httpx.AsyncBaseTransport):
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
             raise
-        conn = _Conn(origin=origin, stream=stream)
+        conn = Conn(origin=origin, stream=stream)
         pool.live[conn] = stream.get_extra_info("socket") or stream
         pool.streams[conn] = stream
         return conn
 
     async def _release(
         self,
-        pool: _Pool,
-        conn: _Conn,
+        pool: OriginPool,
+        conn: Conn,
         keepalive: float | None = None,
         reusable: bool | None = None,
     ) -> None:
@@ -383,7 +344,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             _, old, _ = pool.idle.popleft()
             await self._discard(pool, old, regrant=False)
 
-    async def _discard(self, pool: _Pool, conn: _Conn | None, regrant: bool = True) -> None:
+    async def _discard(self, pool: OriginPool, conn: Conn | None, regrant: bool = True) -> None:
         """Close ``conn`` (None: a slot whose connection never opened) and free its slot."""
         # Book-keeping first, so a cancellation during the close cannot leak the slot.
         if regrant and pool.waiters and not self._closed:
@@ -411,45 +372,3 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 # Connections in use: their responses fail; releasing them frees the slots.
                 for conn in list(pool.live):
                     await conn.aclose()
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    __slots__ = ("_closed", "_conn", "_pool", "_stream", "_transport", "keepalive")
-
-    def __init__(
-        self, transport: PooledTransport, pool: _Pool, conn: _Conn, stream: _ClosableStream
-    ) -> None:
-        self._transport = transport
-        self._pool = pool
-        self._conn = conn
-        self._stream = stream
-        self._closed = False
-        self.keepalive: float | None = None  # the answer's Keep-Alive timeout=
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._stream:
-                yield chunk
-        except Exception as exc:
-            raise_mapped(exc)
-            raise
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        # Shielded: on trio a cancelled caller would otherwise be cancelled again at the first
-        # checkpoint here, leaving the connection neither idle nor closed.
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._stream.aclose()  # httpcore closes the connection if unfinished
-            finally:
-                await self._transport._release(self._pool, self._conn, self.keepalive)
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed(url: str) -> tuple[bytes, bytes, int | None, bytes, bytes]:
-    """(scheme, host, port, path, Host header) of ``url``, parsed by httpx once per URL."""
-    parsed = httpx.URL(url)
-    host_header = parsed.netloc  # host[:port], the port only when not the scheme's default
-    return parsed.raw_scheme, parsed.raw_host, parsed.port, parsed.raw_path, host_header
