@@ -29,19 +29,18 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import anyio
-import attrs
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from .._core.retry import RetryPolicy, backoff_delay
 from .._io.instrument import NOOP, Instrumentation
 from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError, SipBusyError
 from ..models import Call, CallOutcome, PlacedCall
+from .batchparts import Item, receive, reorder, stream_outcomes, unexpected
 from .lanes import AccountLanes
 from .limits import RateLimiter
 from .options import BatchOptions
@@ -61,42 +60,6 @@ _CLEANUP_SECONDS = 10.0
 _BUSY_CEILING = 16
 # The BatchProgress counts a batch's span carries when it ends.
 _COUNTED = ("read", "placed", "failed", "unknown", "busy", "cancelled")
-
-T = TypeVar("T")
-
-
-async def _receive(stream: MemoryObjectReceiveStream[T], scope: anyio.CancelScope) -> T:
-    """The next item, without a trip round the event loop when one is already waiting.
-
-    ``receive()`` always yields to the loop first (a checkpoint), even with items buffered:
-    with three hops per call that was a tenth of send_many's CPU (``benchmarks/bench_dial.py``).
-    Once ``scope`` is cancelled the checkpoint is taken, so a stopped batch stops here.
-    """
-    if not scope.cancel_called:
-        try:
-            return stream.receive_nowait()
-        except anyio.WouldBlock:
-            pass
-    return await stream.receive()
-
-
-@attrs.define(eq=False)
-class _Item:
-    index: int
-    call: Call
-    attempts: int = 0
-    busy_since: float | None = None
-    busy_retries: int = 0
-
-
-def _unexpected(call: Call, exc: Exception) -> OutcomeUnknownError:
-    # Not an error the SDK raises on purpose: we cannot tell whether the body
-    # left, so the only honest report is "unknown", never "not placed".
-    error = OutcomeUnknownError(
-        f"unexpected {type(exc).__name__}: {exc}", endpoint="voice/sendSip", request=call
-    )
-    error.__cause__ = exc
-    return error
 
 
 class Batch:
@@ -155,7 +118,7 @@ class Batch:
         )
         self._scope = anyio.CancelScope()
         self._window = anyio.Semaphore(options.window)
-        self._lanes = AccountLanes[_Item]() if options.one_per_account else None
+        self._lanes = AccountLanes[Item]() if options.one_per_account else None
         self._read = 0
         self._open = 0
         self._input_done = False
@@ -187,7 +150,7 @@ class Batch:
             self.options.concurrency
         )
         # Unbounded but bounded by the window: every item is in exactly one place at a time.
-        self._ready_in, self._ready = anyio.create_memory_object_stream[_Item](math.inf)
+        self._ready_in, self._ready = anyio.create_memory_object_stream[Item](math.inf)
         self._done_in, self._done_out = anyio.create_memory_object_stream[tuple[int, CallOutcome]](
             math.inf
         )
@@ -230,7 +193,7 @@ class Batch:
         if not self._started:
             raise RuntimeError("iterate a batch inside `async with client.batch(...) as outcomes:`")
         try:
-            outcome = await _receive(self._outcomes, self._scope)
+            outcome = await receive(self._outcomes, self._scope)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             pass
         else:
@@ -262,7 +225,7 @@ class Batch:
                     self._tg = tg
                     tg.start_soon(self._produce)
                     if self.options.ordered:
-                        tg.start_soon(self._reorder)
+                        tg.start_soon(reorder, self._done_out, self._deliver)
                     self._workers = self.options.concurrency
                     for _ in range(self.options.concurrency):
                         tg.start_soon(self._work)
@@ -322,7 +285,7 @@ class Batch:
         if not isinstance(call, Call):
             rule = f"item {self._read} must be a Call, not {type(call).__name__}"
             raise RequestValidationError("calls", rule + "; nothing after it was read", call)
-        item = _Item(self._read, call)
+        item = Item(self._read, call)
         self._read += 1
         self.progress.read += 1
         self._open += 1
@@ -333,7 +296,7 @@ class Batch:
         try:
             while True:
                 try:
-                    item = await _receive(self._ready, self._scope)
+                    item = await receive(self._ready, self._scope)
                 except anyio.EndOfStream:
                     break
                 await self._attempt(item)
@@ -342,7 +305,7 @@ class Batch:
             if self._workers == 0:
                 self._done_in.close()
 
-    async def _attempt(self, item: _Item) -> None:
+    async def _attempt(self, item: Item) -> None:
         if self._rate is not None:
             await self._rate.acquire()
         progress = self.progress
@@ -361,7 +324,7 @@ class Batch:
         except LaafficError as exc:
             outcome = CallOutcome(call, error=exc, attempts=item.attempts, index=item.index)
         except Exception as exc:
-            error = _unexpected(call, exc)
+            error = unexpected(call, exc)
             outcome = CallOutcome(call, error=error, attempts=item.attempts, index=item.index)
         except BaseException:
             progress.cancelled += 1
@@ -374,7 +337,7 @@ class Batch:
             progress.in_flight -= 1
         await self._finish(item, outcome)
 
-    def _rest(self, item: _Item) -> bool:
+    def _rest(self, item: Item) -> bool:
         """Put a call refused with -68 back on its lane later; False when out of time."""
         if not self.options.retry_busy or self._stopped or self._tg is None:
             return False
@@ -389,11 +352,11 @@ class Batch:
         self._tg.start_soon(self._requeue, item, min(delay, deadline - now))
         return True
 
-    async def _requeue(self, item: _Item, delay: float) -> None:
+    async def _requeue(self, item: Item, delay: float) -> None:
         await anyio.sleep(delay)
         self._ready_in.send_nowait(item)
 
-    async def _finish(self, item: _Item, outcome: CallOutcome) -> None:
+    async def _finish(self, item: Item, outcome: CallOutcome) -> None:
         self._instrument.dial_outcome(outcome.error)
         progress = self.progress
         if outcome.ok:
@@ -433,27 +396,3 @@ class Batch:
             # The consumer went away: nobody can learn of further outcomes.
             self._stopped = True
             self._scope.cancel()
-
-    async def _reorder(self) -> None:
-        waiting: dict[int, CallOutcome] = {}
-        expected = 0
-        async for index, outcome in self._done_out:
-            waiting[index] = outcome
-            while expected in waiting:
-                await self._deliver(waiting.pop(expected))
-                expected += 1
-
-
-async def stream_outcomes(batch: Batch) -> AsyncIterator[CallOutcome]:
-    """The async generator behind ``send_many``: start ``batch``, yield its outcomes.
-
-    It only reads from the batch's memory stream; its ``finally`` stops the
-    batch synchronously, so it is safe whether the consumer breaks, is
-    cancelled, or drops the generator to a finalizer.
-    """
-    batch._start()
-    try:
-        async for outcome in batch:
-            yield outcome
-    finally:
-        batch.stop()
