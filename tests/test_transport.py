@@ -416,3 +416,19 @@ async def test_exchange_reads_every_framing_and_reuses_only_clean_connections(
         assert _stats(transport, server).connections == 1
     finally:
         await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_exchange_sends_a_body_larger_than_the_socket_buffers(server: _Server) -> None:
+    """Writing waits for room (flow control) instead of failing or returning early."""
+    transport = PooledTransport(max_connections=1)
+    body = b"x" * (8 * 1024 * 1024)
+    try:
+        for _ in range(2):  # the second on the reused connection
+            status, answer, _ = await transport.exchange(
+                "POST", f"{server.url}/ok", content=body, params=(), headers={}, timeout=TIMEOUT
+            )
+            assert (status, json.loads(answer)["conn"]) == (200, 0)
+        assert server.requests == [2]
+    finally:
+        await transport.aclose()

@@ -113,7 +113,10 @@ def _raw(stream: httpcore.AsyncNetworkStream) -> _Raw:
     """(receive, send, the exceptions that mean a broken connection) for ``stream``."""
     inner: Any = getattr(stream, "_stream", None)
     if type(stream).__module__ == "httpcore._backends.anyio" and inner is not None:
-        return inner.receive, _asyncio_send(inner) or inner.send, _ANYIO_BROKEN
+        direct = _asyncio_io(inner)
+        if direct is not None:
+            return *direct, _ANYIO_BROKEN
+        return inner.receive, inner.send, _ANYIO_BROKEN
     if type(stream).__module__ == "httpcore._backends.trio" and inner is not None:
         import trio  # only reached on trio
 
@@ -125,33 +128,71 @@ def _raw(stream: httpcore.AsyncNetworkStream) -> _Raw:
     return stream.read, stream.write, ()
 
 
-def _asyncio_send(inner: Any) -> Callable[[bytes], Awaitable[None]] | None:
-    """anyio's asyncio socket stream, written to as anyio does, less one loop pass.
+def _asyncio_io(inner: Any) -> tuple[Receive, Send] | None:
+    """Read and write anyio's asyncio socket stream as anyio does, less the loop's overhead.
 
-    After writing, anyio's ``send`` yields to the event loop once (a shielded checkpoint)
-    when it had not waited: a full trip round the loop per request. The caller checks
-    for cancellation before every attempt, and nothing here yields before the write, so
-    this writes and returns, waiting only while the transport's buffer is full. None for
-    another stream (TLS, another anyio), which keeps anyio's own ``send``.
+    anyio's ``send`` yields to the event loop once more after writing (a shielded
+    checkpoint), and its ``receive`` resumes and pauses the transport's reading around
+    every wait: a trip round the loop and two ``epoll_ctl`` calls per request. Here
+    writing returns once the bytes are with the transport (waiting only while its buffer
+    is full: the caller checks for cancellation before every attempt, and nothing here
+    yields before the write), and reading stays on once started, so the protocol, not the
+    kernel, holds what arrives on an idle connection: :func:`readable` looks there.
+    None for another stream (TLS, another anyio), which keeps anyio's own methods.
     """
-    transport = getattr(inner, "_transport", None)
-    protocol: Any = getattr(inner, "_protocol", None)
-    write_event = getattr(protocol, "write_event", None)
-    if type(inner).__name__ != "SocketStream" or transport is None or write_event is None:
+    if not _direct(inner):
         return None
+    transport = inner._transport
+    protocol = inner._protocol
 
-    async def send(data: bytes) -> None:
-        if not write_event.is_set():  # paused by flow control: wait for room
-            await write_event.wait()
-        if inner._closed or transport.is_closing():
+    def check() -> None:
+        if inner._closed:
             raise anyio.ClosedResourceError
         if protocol.exception is not None:
             raise anyio.BrokenResourceError from protocol.exception
-        transport.write(data)
-        if not write_event.is_set():
-            await write_event.wait()
 
-    return send
+    async def send(data: bytes) -> None:
+        if not protocol.write_event.is_set():  # paused by flow control: wait for room
+            await protocol.write_event.wait()
+        check()
+        if transport.is_closing():
+            raise anyio.BrokenResourceError
+        transport.write(data)
+        if not protocol.write_event.is_set():  # a new event each time writing pauses
+            await protocol.write_event.wait()
+            check()
+
+    async def receive(max_bytes: int) -> bytes:
+        queue = protocol.read_queue
+        while not queue:
+            check()
+            if protocol.is_at_eof or transport.is_closing():
+                return b""
+            if not transport.is_reading():
+                transport.resume_reading()
+            protocol.read_event.clear()
+            await protocol.read_event.wait()
+        chunk: bytes = queue.popleft()
+        if not queue:
+            protocol.read_event.clear()
+        return chunk
+
+    return receive, send
+
+
+def _direct(inner: Any) -> bool:
+    """Whether ``inner`` is anyio's asyncio socket stream as :func:`_asyncio_io` knows it."""
+    return (
+        type(inner).__name__ == "SocketStream"
+        and type(inner).__module__ == "anyio._backends._asyncio"
+        and getattr(inner, "_transport", None) is not None
+        and all(hasattr(getattr(inner, "_protocol", None), name) for name in _PROTOCOL_STATE)
+    )
+
+
+_PROTOCOL_STATE = ("read_queue", "read_event", "write_event", "exception", "is_at_eof")
+Receive = Callable[[int], Awaitable[bytes]]
+Send = Callable[[bytes], Awaitable[None]]
 
 
 _ANYIO_BROKEN: tuple[type[BaseException], ...] = (
@@ -161,8 +202,20 @@ _ANYIO_BROKEN: tuple[type[BaseException], ...] = (
 )
 
 
-def readable(sock: Any) -> bool:
-    """An idle HTTP/1.1 socket with something to read can only be at EOF (or garbage)."""
+def readable(sock: Any, stream: httpcore.AsyncNetworkStream | None = None) -> bool:
+    """An idle HTTP/1.1 connection with something to read can only be at EOF (or garbage).
+
+    ``sock`` is its raw socket (or, without one, its network stream), ``stream`` the
+    network stream the pool talks on.
+    """
+    inner: Any = getattr(stream, "_stream", None)
+    if type(stream).__module__ == "httpcore._backends.anyio" and _direct(inner):
+        # Reading stays on (see _asyncio_io): what arrived may be in the protocol already.
+        protocol = inner._protocol
+        if protocol.read_queue or protocol.is_at_eof or protocol.exception is not None:
+            return True
+        if inner._closed or inner._transport.is_closing():
+            return True
     if isinstance(sock, httpcore.AsyncNetworkStream):  # no socket: the stream knows
         return bool(sock.get_extra_info("is_readable"))
     try:

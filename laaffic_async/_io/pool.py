@@ -222,7 +222,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         idle = pool.idle
         while idle:
             expires, conn, sock = idle.pop()
-            if expires < time.monotonic() or readable(sock):
+            if expires < time.monotonic() or readable(sock, pool.streams.get(conn)):
                 await self._discard(pool, conn, regrant=False)
                 continue
             return conn
@@ -254,7 +254,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if waiter.conn is None:
             return None  # the slot of a connection that was closed is ours
         conn, sock = waiter.conn
-        if readable(sock):
+        if readable(sock, pool.streams.get(conn)):
             await self._discard(pool, conn, regrant=False)
             pool.count += 1
             return None
