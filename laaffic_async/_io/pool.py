@@ -12,10 +12,10 @@ flight it opened a new TCP connection for every request (it compares the *total*
 count with ``max_keepalive_connections`` and closes idle ones), and at 10 in flight each
 request hit ``ConnectionNotAvailable`` 2.7 times (one idle connection offered to several
 waiters). Raising the limits only trades churn for longer scans (307 req/s). HTTP parsing
-(h11) and anyio's streams were not the problem: an asyncio-native stream saved under 10%.
+(h11) and anyio's streams were not the problem *then*: an asyncio-native stream saved under 10%.
 
-So this transport keeps httpcore's HTTP/1.1 connection (``httpcore.AsyncHTTP11Connection``)
-and replaces only the pool: per origin, idle connections in a deque reused newest first (the
+So this transport first kept httpcore's HTTP/1.1 connection (``httpcore.AsyncHTTP11Connection``)
+and replaced only the pool: per origin, idle connections in a deque reused newest first (the
 oldest expire at the other end), one readability check on the one connection being reused, a
 hard bound of ``max_connections`` with FIFO waiters to which a released connection (or a freed
 slot) is handed directly, and anyio primitives, so it runs on asyncio and trio. Measured: 1,753
@@ -24,6 +24,12 @@ at 10; on trio 1,734 requests/s at 200 against 147 for httpx's stock transport. 
 was httpx's client layer (~0.13 ms/request with a transport that does no I/O) and h11, so the
 client sends its API calls through :meth:`PooledTransport.exchange`, which skips that layer:
 send_many then made ~2,700 calls/s at 200 in flight (9x the default loop, 0.37 ms CPU/call).
+With the pool and the client layer gone, httpcore's connection and h11 were ~70% of what was
+left, so :meth:`PooledTransport.exchange` now writes each API call in one piece and reads its
+answer with the pure reader of ``_core/http1.py`` on the connection's stream
+(:func:`~laaffic_async._io.http1.exchange_on`): 0.17 ms CPU/call, then ~0.13 ms once asyncio's
+socket transport was used directly, about plain aiohttp's cost. httpcore's connection remains
+for :meth:`handle_async_request` (streamed downloads, httpx's face).
 
 Requests are never retried: a POST to ``sendSip`` places a call, and a connection the server
 closed while it idled turns such a call into an unknown outcome. So: a connection is checked for
