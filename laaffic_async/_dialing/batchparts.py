@@ -1,9 +1,10 @@
 """The parts of :class:`~laaffic_async._dialing.batch.Batch` around its tasks.
 
-What flows through a batch (:class:`Item`), how its streams are read without an extra trip
-round the event loop (:func:`receive`), the outcome of an exception the SDK did not raise on
-purpose (:func:`unexpected`), the reordering of outcomes for ``ordered=True``
-(:func:`reorder`), and the async generator behind ``send_many`` (:func:`stream_outcomes`).
+What flows through a batch (:class:`Item`), how its streams are read and written without an
+extra trip round the event loop (:func:`receive`, :func:`send`, :func:`items`; the journaled
+run uses them too), the outcome of an exception the SDK did not raise on purpose
+(:func:`unexpected`), the reordering of outcomes for ``ordered=True`` (:func:`reorder`), and
+the async generator behind ``send_many`` (:func:`stream_outcomes`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import OutcomeUnknownError
 from ..models import Call, CallOutcome
@@ -21,7 +22,7 @@ from ..models import Call, CallOutcome
 if TYPE_CHECKING:
     from .batch import Batch
 
-__all__ = ["Item", "receive", "reorder", "stream_outcomes", "unexpected"]
+__all__ = ["Item", "items", "receive", "reorder", "send", "stream_outcomes", "unexpected"]
 
 T = TypeVar("T")
 
@@ -39,6 +40,27 @@ async def receive(stream: MemoryObjectReceiveStream[T], scope: anyio.CancelScope
         except anyio.WouldBlock:
             pass
     return await stream.receive()
+
+
+async def send(stream: MemoryObjectSendStream[T], item: T, scope: anyio.CancelScope) -> None:
+    """:func:`receive`'s other half: no trip round the loop when the buffer has room."""
+    if not scope.cancel_called:
+        try:
+            stream.send_nowait(item)
+            return
+        except anyio.WouldBlock:
+            pass
+    await stream.send(item)
+
+
+async def items(stream: MemoryObjectReceiveStream[T], scope: anyio.CancelScope) -> AsyncIterator[T]:
+    """``async for`` over ``stream`` through :func:`receive`, until it ends."""
+    while True:
+        try:
+            item = await receive(stream, scope)
+        except anyio.EndOfStream:
+            return
+        yield item
 
 
 @attrs.define(eq=False)

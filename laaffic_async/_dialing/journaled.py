@@ -49,6 +49,7 @@ from ..errors import (
 )
 from ..models import Call, CallOutcome, PlacedCall
 from .batch import Batch, BatchOptions, BatchProgress, Send
+from .batchparts import items, send
 from .limits import DialGate
 from .reconcile import FetchPage, check_settle, reconcile_call
 
@@ -151,7 +152,7 @@ class JournaledRun:
             self._task_group.start_soon(
                 self._run, name=f"laaffic_async journaled run {id(self):#x}"
             )
-            async for outcome in out:
+            async for outcome in items(out, self._scope):
                 yield outcome
             if self.error is not None:
                 raise self.error
@@ -216,7 +217,7 @@ class JournaledRun:
                     item = await anext(iterator) if is_async else next(iterator)
                 except (StopIteration, StopAsyncIteration):
                     break
-                await feed.send(_check_ref(position, item))
+                await send(feed, _check_ref(position, item), self._scope)
                 position += 1
         except Exception as exc:  # the caller's input failed, or a ref is missing: stop reading
             self.error = self.error or exc
@@ -230,7 +231,7 @@ class JournaledRun:
     async def _admit_chunks(self, feed: MemoryObjectReceiveStream[Call]) -> None:
         position = 0
         async with feed:
-            async for first in feed:
+            async for first in items(feed, self._scope):
                 chunk = [first]
                 while len(chunk) < _CHUNK:
                     try:
@@ -256,7 +257,7 @@ class JournaledRun:
         attempts = 0 if entry is None else entry.attempts
         self._pending[ref] = _Pending(index, attempts)
         if entry is None or (entry.state == "unplaced" and self._redial):
-            await self._dial_in.send(call)
+            await send(self._dial_in, call, self._scope)
             return
         replay = entry.as_outcome(call, replayed=True)
         if isinstance(replay.error, OutcomeUnknownError):
@@ -266,7 +267,7 @@ class JournaledRun:
             await self._emit(call, voice_id=replay.voice_id, error=replay.error, replayed=True)
 
     async def _dial_input(self) -> AsyncIterator[Call]:
-        async for call in self._dial_out:
+        async for call in items(self._dial_out, self._scope):
             yield call
 
     # -- each attempt, run by the batch's workers -------------------------------------------
@@ -357,7 +358,7 @@ class JournaledRun:
         reason = "no call record by sent_at + settle"
         await self._journal.mark_outcome(ref, "unplaced", error=reason)
         if self._redial:
-            await self._dial_in.send(call)
+            await send(self._dial_in, call, self._scope)
         else:
             await self._emit(call, error=NotPlacedError(reason, request=call))
 
@@ -386,7 +387,7 @@ class JournaledRun:
         self._open -= 1
         self._close_if_done()
         try:
-            await self._out_in.send(outcome)
+            await send(self._out_in, outcome, self._scope)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._scope.cancel()  # the consumer went away
 
