@@ -134,7 +134,14 @@ def test_dial_interrupted_exits_130_with_what_it_knows(
     command = [sys.executable, "-m", "laaffic_async", "dial", str(numbers), "--concurrency", "4"]
     env = {**os.environ, **ENV, "LAAFFIC_BASE_URL": sandbox_url}
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # A shell without job control starts background jobs with SIGINT ignored, and a
+        # child inherits that: give the command the default a user's terminal gives it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as process:
         assert process.stdout is not None
         first = process.stdout.readline()  # a call has been placed: interrupt mid-batch
