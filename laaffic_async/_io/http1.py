@@ -27,7 +27,7 @@ from .._core.http1 import AnswerReader, AnswerTooLong, BadAnswer
 from .compression import AnswerTooLarge
 from .failures import described
 
-__all__ = ["exchange_on", "network_backend", "raise_mapped", "readable"]
+__all__ = ["Link", "exchange_on", "network_backend", "raise_mapped"]
 
 _READ = 65536
 
@@ -61,17 +61,15 @@ def raise_mapped(exc: Exception) -> None:
         raise target(described(exc)) from exc
 
 
-async def exchange_on(
-    stream: httpcore.AsyncNetworkStream, request: bytes, reader: AnswerReader
-) -> None:
-    """Send ``request`` on ``stream`` and read until ``reader`` holds the whole answer.
+async def exchange_on(link: Link, request: bytes, reader: AnswerReader) -> None:
+    """Send ``request`` on ``link`` and read until ``reader`` holds the whole answer.
 
     Raises httpx's transport exceptions, and
     :class:`~laaffic_async._io.compression.AnswerTooLarge` past the reader's limit. The
     connection must be closed, not reused, after any exception (and when the reader says
     it is not ``reusable``).
     """
-    receive, send, broken = _raw(stream)
+    receive, send, broken = link.receive, link.send, link.broken
     try:
         await send(request)
     except broken as exc:
@@ -100,6 +98,40 @@ async def exchange_on(
         raise AnswerTooLarge(
             f"answer larger than max_response_size ({reader.limit} bytes)"
         ) from exc
+
+
+class Link:
+    """One pooled connection's network stream, and how to talk to it and check it.
+
+    Worked out once, when the connection opens: which stream methods
+    :func:`exchange_on` calls (:func:`_raw`), the raw socket :meth:`readable` polls, and
+    whether anyio's asyncio protocol holds what arrives (reading left on, see
+    :func:`_asyncio_io`).
+    """
+
+    __slots__ = ("_protocol", "_socket_stream", "broken", "receive", "send", "sock", "stream")
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self.stream = stream
+        # No socket (an in-memory network): the stream itself answers "is_readable".
+        self.sock: Any = stream.get_extra_info("socket") or stream
+        self.receive, self.send, self.broken = _raw(stream)
+        inner: Any = getattr(stream, "_stream", None)
+        direct = type(stream).__module__ == "httpcore._backends.anyio" and _direct(inner)
+        self._socket_stream: Any = inner if direct else None
+        self._protocol: Any = inner._protocol if direct else None
+
+    def readable(self) -> bool:
+        """An idle HTTP/1.1 connection with something to read can only be at EOF (or garbage)."""
+        protocol = self._protocol
+        if protocol is not None:
+            # Reading stays on (see _asyncio_io): what arrived may be in the protocol already.
+            if protocol.read_queue or protocol.is_at_eof or protocol.exception is not None:
+                return True
+            inner = self._socket_stream
+            if inner._closed or inner._transport.is_closing():
+                return True
+        return _socket_readable(self.sock)
 
 
 _Raw = tuple[
@@ -137,7 +169,7 @@ def _asyncio_io(inner: Any) -> tuple[Receive, Send] | None:
     writing returns once the bytes are with the transport (waiting only while its buffer
     is full: the caller checks for cancellation before every attempt, and nothing here
     yields before the write), and reading stays on once started, so the protocol, not the
-    kernel, holds what arrives on an idle connection: :func:`readable` looks there.
+    kernel, holds what arrives on an idle connection: :meth:`Link.readable` looks there.
     None for another stream (TLS, another anyio), which keeps anyio's own methods.
     """
     if not _direct(inner):
@@ -202,20 +234,7 @@ _ANYIO_BROKEN: tuple[type[BaseException], ...] = (
 )
 
 
-def readable(sock: Any, stream: httpcore.AsyncNetworkStream | None = None) -> bool:
-    """An idle HTTP/1.1 connection with something to read can only be at EOF (or garbage).
-
-    ``sock`` is its raw socket (or, without one, its network stream), ``stream`` the
-    network stream the pool talks on.
-    """
-    inner: Any = getattr(stream, "_stream", None)
-    if type(stream).__module__ == "httpcore._backends.anyio" and _direct(inner):
-        # Reading stays on (see _asyncio_io): what arrived may be in the protocol already.
-        protocol = inner._protocol
-        if protocol.read_queue or protocol.is_at_eof or protocol.exception is not None:
-            return True
-        if inner._closed or inner._transport.is_closing():
-            return True
+def _socket_readable(sock: Any) -> bool:
     if isinstance(sock, httpcore.AsyncNetworkStream):  # no socket: the stream knows
         return bool(sock.get_extra_info("is_readable"))
     try:

@@ -58,7 +58,7 @@ from .._core.http1 import AnswerReader, encode_request
 from ..errors import RequestValidationError
 from .compression import ACCEPT_ENCODING, MAX_RESPONSE_SIZE, decompressed
 from .failures import described
-from .http1 import exchange_on, network_backend, raise_mapped, readable
+from .http1 import Link, exchange_on, network_backend, raise_mapped
 from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout, leftover
 from .poolparts import ClosableStream, Conn, OriginPool, PoolStats, ResponseStream, Waiter, parsed
 from .tls import Verify, ssl_context
@@ -182,7 +182,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                     conn = await self._connect(pool, origin, None, timeout)
                 if total is not None:
                     scope.deadline = anyio.current_time() + total
-                await exchange_on(pool.streams[conn], message, reader)
+                await exchange_on(pool.live[conn], message, reader)
             except BaseException as exc:
                 await self._discard(pool, conn)  # an unfinished exchange: never reused
                 if isinstance(exc, Exception):
@@ -227,8 +227,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
             raise RuntimeError("PooledTransport is closed")
         idle = pool.idle
         while idle:
-            expires, conn, sock = idle.pop()
-            if expires < time.monotonic() or readable(sock, pool.streams.get(conn)):
+            expires, conn, link = idle.pop()
+            if expires < time.monotonic() or link.readable():
                 await self._discard(pool, conn, regrant=False)
                 continue
             return conn
@@ -259,8 +259,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
             raise RuntimeError("PooledTransport is closed")
         if waiter.conn is None:
             return None  # the slot of a connection that was closed is ours
-        conn, sock = waiter.conn
-        if readable(sock, pool.streams.get(conn)):
+        conn, link = waiter.conn
+        if link.readable():
             await self._discard(pool, conn, regrant=False)
             pool.count += 1
             return None
@@ -309,8 +309,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await stream.aclose()
             raise
         conn = Conn(origin=origin, stream=stream)
-        pool.live[conn] = stream.get_extra_info("socket") or stream
-        pool.streams[conn] = stream
+        pool.live[conn] = Link(stream)
         return conn
 
     async def _release(
@@ -336,14 +335,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if expiry <= 0:
             await self._discard(pool, conn)
             return
-        sock = pool.live[conn]
+        link = pool.live[conn]
         if pool.waiters:
             waiter = pool.waiters.popleft()
-            waiter.conn, waiter.granted = (conn, sock), True
+            waiter.conn, waiter.granted = (conn, link), True
             waiter.event.set()
             return
         now = time.monotonic()
-        pool.idle.append((now + expiry, conn, sock))
+        pool.idle.append((now + expiry, conn, link))
         # We reuse from the right, so the oldest wait at the left: close those past their
         # expiry so they do not hold slots or sockets. Amortised O(1).
         while pool.idle[0][0] < now:
@@ -361,7 +360,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
             pool.count -= 1
         if conn is not None:
             pool.live.pop(conn, None)
-            pool.streams.pop(conn, None)
             if not conn.is_closed():
                 with anyio.CancelScope(shield=True):
                     await conn.aclose()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import anyio
 import httpcore
 import httpx
 
-from .http1 import raise_mapped
+from .http1 import Link, raise_mapped
 
 __all__ = [
     "ClosableStream",
@@ -54,21 +54,19 @@ class Waiter:
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.granted = False  # set with `conn` (a connection) or alone (a slot to open one)
-        self.conn: tuple[Conn, Any] | None = None
+        self.conn: tuple[Conn, Link] | None = None
 
 
 class OriginPool:
     """One origin. ``count`` = connections open, opening, or promised to a waiter."""
 
-    __slots__ = ("count", "idle", "live", "streams", "waiters")
+    __slots__ = ("count", "idle", "live", "waiters")
 
     def __init__(self) -> None:
         self.count = 0
-        self.idle: deque[tuple[float, Conn, Any]] = deque()  # (expires at, conn, raw socket)
+        self.idle: deque[tuple[float, Conn, Link]] = deque()  # (expires at, conn, its link)
         self.waiters: deque[Waiter] = deque()
-        self.live: dict[Conn, Any] = {}  # every open connection -> its raw socket
-        # every open connection -> its network stream (what exchange() talks on directly)
-        self.streams: dict[Conn, httpcore.AsyncNetworkStream] = {}
+        self.live: dict[Conn, Link] = {}  # every open connection -> its link
 
 
 #: Gives a connection whose answer was closed back to its pool: ``(pool, conn, keepalive)``.
