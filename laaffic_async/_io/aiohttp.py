@@ -60,7 +60,7 @@ from .compression import (
 )
 from .deadlines import Deadlines, Watch
 from .failures import described
-from .keepalive import KEEPALIVE_MARGIN, keepalive_timeout
+from .keepalive import KEEPALIVE_MARGIN, timeout_of
 from .tls import Verify, ssl_context
 
 if TYPE_CHECKING:
@@ -319,7 +319,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=self._exchange_timeout(timeout),
             )
-            keepalive = keepalive_timeout(response.raw_headers)
+            advertised = response.headers.get("Keep-Alive")  # a C lookup, not a loop
+            keepalive = None if advertised is None else timeout_of(advertised.encode("latin-1"))
             # The protocol, not response.connection: a small answer read whole with its
             # headers has already given its connection back.
             protocol = getattr(response, "_protocol", None)

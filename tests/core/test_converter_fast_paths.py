@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from laaffic_async._core.converter import _CONVERTER, camel, structure, to_wire
+from laaffic_async._core.requests import dump_json
 from laaffic_async.models import CallRecord, RecordPage
 
 BASE: dict[str, Any] = {"voiceId": "2203031113381000002", "submitTime": "2022-01-18T14:42:40+08:00"}
@@ -135,3 +137,16 @@ def test_the_fast_path_agrees_with_cattrs_detailed_hook(
         assert got == expected
     else:
         assert got is ValueError  # the same failure, reported by structure() as ValueError
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_JSON_VALUES)
+def test_the_reused_c_encoder_writes_what_json_dumps_writes(value: Any) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    assert dump_json(value) == expected
