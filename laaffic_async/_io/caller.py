@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -97,19 +97,16 @@ class Caller:
         """The current time in unix seconds, corrected by the learned server offset."""
         return time.time() + self.clock_offset
 
-    async def request(self, request: ApiRequest) -> Any:
-        """Sign, send and decode one :class:`ApiRequest`; return the envelope's ``data``.
+    def request(self, request: ApiRequest) -> Coroutine[Any, Any, Any]:
+        """Sign, send and decode one :class:`ApiRequest`; await it for the envelope's ``data``.
 
         A dialing request (``request.dials``) is sent again only when the attempt provably
         did not run; any other failure after its body may have left raises
-        :class:`~laaffic_async.errors.OutcomeUnknownError`.
+        :class:`~laaffic_async.errors.OutcomeUnknownError`. Not itself a coroutine: it hands
+        back the retry loop's, one frame fewer for every resumption of every call.
         """
-        # With an in-process transport nothing below may yield, and a cancelled caller must
-        # still be able to stop here (trio is strict about it). Not a full checkpoint: a
-        # trip round the event loop per call cost more than signing (bench_dial.py).
-        await anyio.lowlevel.checkpoint_if_cancelled()
         url = self.base_url + request.endpoint
-        return await self._attempts(
+        return self._attempts(
             request.endpoint,
             lambda headers, observed: self._api_attempt(request, url, headers, observed),
             target=(request.method, url, request.route),
@@ -189,6 +186,10 @@ class Caller:
         not ``signed``); ``target`` is ``(method, url without query, endpoint template)``.
         Each try is one span and one duration, ended here with the verdict on it.
         """
+        # With an in-process transport nothing below may yield, and a cancelled caller must
+        # still be able to stop here (trio is strict about it). Not a full checkpoint: a
+        # trip round the event loop per call cost more than signing (bench_dial.py).
+        await anyio.lowlevel.checkpoint_if_cancelled()
         method, url, route = target
         number = 0
         resigned = False
