@@ -198,6 +198,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and asyncio._get_running_loop() is self._loop:
+            return session  # the usual case, first
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
