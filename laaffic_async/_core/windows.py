@@ -81,7 +81,9 @@ class TimeSlice:
         """True when a record submitted at ``moment`` belongs to this slice."""
         if moment < self.start:
             return False
-        return moment < self.end or (self.closed and moment == self.end)
+        # `<=`, not `==`: a moment in a zone's repeated hour (a DST fold) never compares equal
+        # to one in another zone (PEP 495), though ordering it is exact.
+        return moment < self.end or (self.closed and moment <= self.end)
 
 
 def _floor(moment: datetime) -> datetime:
