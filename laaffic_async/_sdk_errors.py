@@ -7,6 +7,7 @@ and draws the whole tree.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "CoordinationError",
@@ -24,7 +25,24 @@ __all__ = [
 
 
 class LaafficError(Exception):
-    """Base class of every error this SDK raises on purpose."""
+    """Base class of every error this SDK raises on purpose.
+
+    Every one pickles with its attributes (``endpoint``, ``request``, ``status``...), so it
+    can cross a process boundary (a process pool, a fleet worker's result queue): pickle's
+    default for exceptions calls the class with ``args`` alone, which the keyword-only
+    constructors here refuse.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[LaafficError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle a :class:`LaafficError` without calling its constructor again."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class RequestValidationError(LaafficError, ValueError):
