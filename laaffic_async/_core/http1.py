@@ -44,6 +44,13 @@ _NAMES = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 
+# What a chunked body reads next when no chunk data is left (AnswerReader._chunk_left holds
+# the bytes left of a chunk's data when > 0, else one of these; plain ints, compared per
+# piece of a body, where an enum's comparisons would cost more).
+_SIZE_LINE = -1  # a chunk size line
+_TRAILERS = -2  # the trailer lines, after the last (zero-size) chunk
+_CHUNK_END = -3  # the CRLF that ends a chunk's data
+
 
 class BadAnswer(Exception):
     """The bytes are not an HTTP/1.1 answer (or one this reader refuses)."""
@@ -128,7 +135,7 @@ class AnswerReader:
         self._buffer = b""
         self._framing = ""  # "" (reading the head), "length", "chunked", "close"
         self._length = 0  # bytes of body left ("length")
-        self._chunk_left = -1  # see _read_chunks
+        self._chunk_left = _SIZE_LINE  # see _read_chunks
         self._parts: list[bytes] = []
         self._size = 0
         self._received = False
@@ -226,8 +233,7 @@ class AnswerReader:
         self._finish(reusable=self.reusable and len(buffer) == self._length)
 
     def _read_chunks(self) -> None:
-        # _chunk_left: bytes left of a chunk's data (> 0), -1 a size line next, -3 the CRLF
-        # that ends a chunk's data next, -2 the trailers (after the last chunk).
+        # _chunk_left: bytes left of a chunk's data (> 0), else what comes next (_SIZE_LINE...).
         buffer = self._buffer
         while buffer:
             left = self._chunk_left
@@ -237,15 +243,15 @@ class AnswerReader:
                 self._chunk_left -= len(data)
                 buffer = buffer[len(data) :]
                 if self._chunk_left == 0:
-                    self._chunk_left = -3
+                    self._chunk_left = _CHUNK_END
                 continue
-            if left == -3:
+            if left == _CHUNK_END:
                 if len(buffer) < 2:
                     break
                 if buffer[:2] != b"\r\n":
                     raise BadAnswer("chunk not followed by CRLF")
                 buffer = buffer[2:]
-                self._chunk_left = -1
+                self._chunk_left = _SIZE_LINE
                 continue
             end = buffer.find(b"\r\n")
             if end < 0:
@@ -253,7 +259,7 @@ class AnswerReader:
                     raise BadAnswer("chunk size line or trailer too long")
                 break
             line, buffer = buffer[:end], buffer[end + 2 :]
-            if left == -2:  # trailers: read up to the empty line and dropped
+            if left == _TRAILERS:  # read up to the empty line and dropped
                 if not line:
                     self._buffer = b""
                     self._finish(reusable=self.reusable and not buffer)
@@ -263,7 +269,7 @@ class AnswerReader:
             if match is None:
                 raise BadAnswer(f"bad chunk size line {line[:40]!r}")
             size = int(match.group(1), 16)
-            self._chunk_left = size if size else -2
+            self._chunk_left = size if size else _TRAILERS
         self._buffer = buffer
 
     def _take(self, data: bytes) -> None:
