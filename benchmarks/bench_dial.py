@@ -54,7 +54,9 @@ only for streamed downloads; that took send_many from 0.42x to ~0.8x of plain ai
 Measure the pool before blaming the protocol, and the client layer before the transport.
 Against the worker loops (the stricter baseline) the default install then passed the fast
 extra once it wrote and read its own API calls (:func:`sdk_send_many` has the steps): about
-0.84x of plain aiohttp at 200 in flight, against 0.66x for the fast extra.
+0.84x of plain aiohttp at 200 in flight, against 0.66x for the fast extra. Without aiohttp's
+per-request timers and with leaner per-call code both moved again: the default install to
+about 1.1x and the fast extra to about 0.83x (RESULTS.md has the full run).
 
 Run: ``python benchmarks/bench_dial.py [--quick] [--reps N] [--concurrency 10,200]
 [--only NAME] [--size N]``; :func:`run` returns the rows and :func:`format_table` renders them.
@@ -449,9 +451,32 @@ async def sdk_send_many(
       or stray bytes are then found in the protocol's queue, not by polling the socket)
       took asyncio from 1.26x to about 1.1x plain aiohttp's CPU per call; trio, whose
       sockets have neither cost, was already there.
-    * The fast extra moved only with the shared SDK work (1.45x -> ~1.4x): what is left is
-      aiohttp's own ``ClientSession._request`` and its three timers per request (total,
-      connect, and a read timer re-armed per packet), which a public API cannot avoid.
+    * The fast extra moved only with the shared SDK work (1.45x -> ~1.4x): what was left
+      was aiohttp's own ``ClientSession._request`` and its three timers per request (total,
+      connect, and a read timer re-armed per packet).
+
+    Then the fast extra (ablations: one piece removed at a time, CPU per call of send_many
+    at 200 in flight, medians of 5-7, about +-3 us between runs):
+
+    * aiohttp's timers were ~14 us of ~147 us a call. They give way, for API calls only,
+      to one sweep per tick over every attempt in flight (``_io/deadlines.py``: a dict
+      entry per attempt; a deadline ends it as ``asyncio.timeout`` does, waiting plus
+      connecting as ``ConnectTimeout``, the answer as ``ReadTimeout``). aiohttp keeps only
+      its socket-connect timer, armed for new connections alone. 147 -> 136 us.
+    * ``async with session.request(...)``: four coroutines and a second ``release()`` per
+      call; awaiting the request and releasing in a ``finally`` was ~7 us (136 -> 129).
+    * Generator context managers in the per-call path (``@contextlib.contextmanager`` to
+      explain failures) ~4 us; ``JSONEncoder.encode`` making its C encoder again on every
+      call ~1 us; a Python loop over the answer's raw headers for ``Keep-Alive`` where one
+      C lookup does; coroutines that only await another (``Caller.request``,
+      ``Dialer.send``, the connector's ``_get``), each a frame on every resumption.
+      Together 129 -> ~126 us, and the default install moved with them.
+    * Counted, not changed: the fast extra runs the same ~5.6 loop callbacks per call as
+      the plain aiohttp worker loop (the SDK adds no trips round the loop), and anyio's
+      cancellation check before each attempt costs ~3 us with 200 tasks' state out of the
+      caches (1.4 us in a tight loop). It is what stops a stopped batch from sending one
+      more call, so it stays. Naming the event loop for sniffio in the batch's own tasks
+      (a context variable they inherit) spares anyio's per-call sniff.
     """
     from laaffic_async import AsyncClient, Call
 
