@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -37,11 +36,21 @@ import anyio
 import sniffio
 from anyio.abc import TaskGroup
 
-from .._core.retry import RetryPolicy, backoff_delay
+from .._core.retry import RetryPolicy
 from .._io.instrument import NOOP, Instrumentation
 from ..errors import LaafficError, OutcomeUnknownError, RequestValidationError, SipBusyError
 from ..models import Call, CallOutcome, PlacedCall
-from .batchparts import Item, receive, reorder, stream_outcomes, unexpected
+from .batchparts import (
+    Item,
+    busy_pause,
+    progress_and_callback,
+    receive,
+    reorder,
+    slot_taken,
+    stream_outcomes,
+    unexpected,
+    waiting,
+)
 from .lanes import AccountLanes
 from .limits import RateLimiter
 from .options import BatchOptions
@@ -94,26 +103,16 @@ class Batch:
     ) -> None:
         if not isinstance(calls, (Iterable, AsyncIterable)) or isinstance(calls, (str, bytes)):
             raise RequestValidationError("calls", "must be an iterable of Call", calls)
-        if progress is None or isinstance(progress, BatchProgress):
-            self.progress = progress if progress is not None else BatchProgress()
-            self._on_progress: Callable[[BatchProgress], object] | None = None
-        elif callable(progress):
-            self.progress = BatchProgress()
-            self._on_progress = progress
-        else:
-            rule = "must be a BatchProgress or a callable"
-            raise RequestValidationError("progress", rule, progress)
+        self.progress, self._on_progress = progress_and_callback(progress)
         self.options = options
         self._calls = calls
         self._send = send
         self._task_group = task_group
         self._instrument = instrumentation
         rate = options.calls_per_second
-        self._rate = (
-            None
-            if rate is None
-            else RateLimiter(rate, instrumentation=instrumentation, limiter="batch")
-        )
+        self._rate: RateLimiter | None = None
+        if rate is not None:
+            self._rate = RateLimiter(rate, instrumentation=instrumentation, limiter="batch")
         self._busy_policy = RetryPolicy(
             attempts=1, base_delay=options.busy_delay, max_delay=options.busy_delay * _BUSY_CEILING
         )
@@ -259,7 +258,8 @@ class Batch:
             iterator = aiter(calls) if is_async else iter(calls)  # type: ignore[arg-type]
             while True:
                 # A window slot first, then the next call: never hold one we cannot place.
-                await self._acquire_window()
+                if not slot_taken(self._window, self._scope):
+                    await self._window.acquire()
                 try:
                     call = await anext(iterator) if is_async else next(iterator)
                 except (StopIteration, StopAsyncIteration):
@@ -276,17 +276,6 @@ class Batch:
                 with anyio.move_on_after(_CLEANUP_SECONDS, shield=True):
                     await iterator.aclose()
 
-    async def _acquire_window(self) -> None:
-        # As _receive: acquire() yields to the loop even when a slot is free.
-        if not self._scope.cancel_called:
-            try:
-                self._window.acquire_nowait()
-            except anyio.WouldBlock:
-                pass
-            else:
-                return
-        await self._window.acquire()
-
     def _submit(self, call: object) -> None:
         if not isinstance(call, Call):
             rule = f"item {self._read} must be a Call, not {type(call).__name__}"
@@ -299,10 +288,13 @@ class Batch:
             self._ready_in.send_nowait(item)
 
     async def _work(self) -> None:
+        ready, scope = self._ready, self._scope
         try:
             while True:
                 try:
-                    item = await receive(self._ready, self._scope)
+                    item = waiting(ready, scope)  # batchparts.receive, inline
+                    if item is None:
+                        item = await ready.receive()
                 except anyio.EndOfStream:
                     break
                 await self._attempt(item)
@@ -341,28 +333,27 @@ class Batch:
             )
         finally:
             progress.in_flight -= 1
-        await self._finish(item, outcome)
+        if self._finish(item, outcome) and not self._offer(outcome):
+            await self._deliver(outcome)
 
     def _rest(self, item: Item) -> bool:
         """Put a call refused with -68 back on its lane later; False when out of time."""
         if not self.options.retry_busy or self._stopped or self._tg is None:
             return False
         now = anyio.current_time()
-        if item.busy_since is None:
-            item.busy_since = now
-        deadline = item.busy_since + self.options.busy_timeout
-        if now >= deadline:
+        delay = busy_pause(item, self.options.busy_timeout, self._busy_policy, now)
+        if delay is None:
             return False
-        item.busy_retries += 1
-        delay = backoff_delay(self._busy_policy, item.busy_retries, random.random())
-        self._tg.start_soon(self._requeue, item, min(delay, deadline - now))
+        self._tg.start_soon(self._requeue, item, delay)
         return True
 
     async def _requeue(self, item: Item, delay: float) -> None:
         await anyio.sleep(delay)
         self._ready_in.send_nowait(item)
 
-    async def _finish(self, item: Item, outcome: CallOutcome) -> None:
+    def _finish(self, item: Item, outcome: CallOutcome) -> bool:
+        """Count ``outcome`` and free its lane; True when it goes to the consumer now
+        (unordered), False when the reordering task delivers it."""
         self._instrument.dial_outcome(outcome.error)
         progress = self.progress
         if outcome.ok:
@@ -384,21 +375,32 @@ class Batch:
         self._close_if_drained()
         if self.options.ordered:
             self._done_in.send_nowait((item.index, outcome))
-        else:
-            await self._deliver(outcome)
+            return False
+        return True
 
     def _close_if_drained(self) -> None:
         if self._input_done and self._open == 0:
             self._ready_in.close()
 
-    async def _deliver(self, outcome: CallOutcome) -> None:
+    def _offer(self, outcome: CallOutcome) -> bool:
+        # To the consumer without waiting (send() yields even with room); False: buffer full.
         try:
-            try:
-                # As _receive: send() yields to the loop even when the buffer has room.
-                self._outcomes_in.send_nowait(outcome)
-            except anyio.WouldBlock:
-                await self._outcomes_in.send(outcome)
+            self._outcomes_in.send_nowait(outcome)
+        except anyio.WouldBlock:
+            return False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            # The consumer went away: nobody can learn of further outcomes.
-            self._stopped = True
-            self._scope.cancel()
+            self._consumer_gone()
+        return True
+
+    async def _deliver(self, outcome: CallOutcome) -> None:
+        if self._offer(outcome):
+            return
+        try:
+            await self._outcomes_in.send(outcome)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._consumer_gone()
+
+    def _consumer_gone(self) -> None:
+        # The consumer went away: nobody can learn of further outcomes.
+        self._stopped = True
+        self._scope.cancel()
