@@ -33,6 +33,7 @@ __all__ = [
     "receive",
     "reorder",
     "send",
+    "sent",
     "slot_taken",
     "stream_outcomes",
     "unexpected",
@@ -48,6 +49,7 @@ async def receive(stream: MemoryObjectReceiveStream[T], scope: anyio.CancelScope
     ``receive()`` always yields to the loop first (a checkpoint), even with items buffered:
     with three hops per call that was a tenth of send_many's CPU (``benchmarks/bench_dial.py``).
     Once ``scope`` is cancelled the checkpoint is taken, so a stopped batch stops here.
+    For streams that never carry None (see :func:`waiting`).
     """
     item = waiting(stream, scope)
     return item if item is not None else await stream.receive()
@@ -79,13 +81,18 @@ def slot_taken(semaphore: anyio.Semaphore, scope: anyio.CancelScope) -> bool:
 
 async def send(stream: MemoryObjectSendStream[T], item: T, scope: anyio.CancelScope) -> None:
     """:func:`receive`'s other half: no trip round the loop when the buffer has room."""
-    if not scope.cancel_called:
-        try:
-            stream.send_nowait(item)
-            return
-        except anyio.WouldBlock:
-            pass
-    await stream.send(item)
+    if scope.cancel_called or not sent(stream, item):
+        await stream.send(item)
+
+
+def sent(stream: MemoryObjectSendStream[T], item: T) -> bool:
+    """:func:`send`'s part that does not wait: True once ``item`` is in the buffer, False
+    when it is full (``send()`` it then); closed or broken streams raise as ``send()`` does."""
+    try:
+        stream.send_nowait(item)
+    except anyio.WouldBlock:
+        return False
+    return True
 
 
 async def items(stream: MemoryObjectReceiveStream[T], scope: anyio.CancelScope) -> AsyncIterator[T]:

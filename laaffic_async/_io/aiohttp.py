@@ -131,9 +131,7 @@ def _connector_class() -> Any:
         async def connect(self, *args: Any, **kwargs: Any) -> Any:
             # The attempt holds a connection: its deadline becomes the answer's (Deadlines).
             connection = await super().connect(*args, **kwargs)
-            watch = self.deadlines.current()
-            if watch is not None:
-                watch.connected(self.deadlines.now())
+            self.deadlines.connected()
             return connection
 
         def _get(self, key: Any, traces: list[Any]) -> Any:

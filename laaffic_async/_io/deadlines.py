@@ -104,10 +104,12 @@ class Deadlines:
             self._handle = loop.call_at(now + self._tick, self._sweep)
         return watch
 
-    def current(self) -> Watch | None:
-        """The current task's watch, if it has one (what the connector marks connected)."""
+    def connected(self) -> None:
+        """The current task's attempt holds a connection (what the connector reports)."""
         task = asyncio.current_task()
-        return None if task is None else self._watched.get(task)
+        watch = None if task is None else self._watched.get(task)
+        if watch is not None:
+            watch.connected(self.now())
 
     def now(self) -> float:
         """The clock the deadlines are on."""
