@@ -131,6 +131,31 @@ async def test_a_read_timeout_on_a_dial_is_unknown(
 
 
 @direct_paths
+async def test_a_dial_that_waited_out_its_connection_is_retried_never_unknown(
+    sandbox: Sandbox, sandbox_url: str, http_backend: Backend
+) -> None:
+    """One connection, two dials: the second runs out waiting for it (nothing sent), so it is
+    retried until the first gives the connection back, and each callee is dialed once."""
+    sandbox.faults = Faults(latency=0.3)
+    short_wait = httpx.Timeout(5.0, pool=0.05, connect=0.05)
+    patient = RetryPolicy(attempts=20, base_delay=0.1, max_delay=0.2)
+    async with direct_client(
+        sandbox_url, http_backend, timeout=short_wait, retry=patient, max_connections=1
+    ) as client:
+        placed: list[str] = []
+
+        async def dial(callee: str, account: str) -> None:
+            placed.append((await client.send_sip(callee, account=account)).voice_id)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dial, "932111111111", "a")
+            tg.start_soon(dial, "932111111112", "b")
+    assert len(placed) == 2
+    assert sandbox.state.requests["voice/sendSip"] == 2
+    assert max(sandbox.state.dials_by_callee.values()) == 1
+
+
+@direct_paths
 async def test_a_refused_connection_is_retried_then_reported(http_backend: Backend) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
